@@ -1,0 +1,139 @@
+/*
+ * nvmpfs: mounts a pool.  The pool is opened (and recovered, if the last
+ * run crashed) before anything is mounted, so every pool error is reported
+ * on the terminal; the daemon goes to the background only once the mount
+ * is in place.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+#include "ops.h"
+
+static void usage(void)
+{
+	printf("usage: nvmpfs [-f] [-d] [-s] [-o OPTIONS] [POOL] MOUNTPOINT\n"
+	       "\n"
+	       "Mounts the nvmpfs pool POOL (made on first use; without POOL,\n"
+	       "the default pool) on MOUNTPOINT.\n"
+	       "\n"
+	       "  -f              stay in the foreground\n"
+	       "  -d              debug output (implies -f)\n"
+	       "  -s              one worker thread\n"
+	       "  -o pool=PATH    the pool (same as the POOL argument)\n"
+	       "  -o size=SIZE    size of a new pool (default 1G)\n"
+	       "  -o ro           read-only\n"
+	       "  -o noatime|relatime|strictatime   access time updates\n"
+	       "  -o allow_other, default_permissions, fsname=, subtype= ...\n"
+	       "\n"
+	       "See nvmpfs(8).\n");
+}
+
+static void report_recovery(const char *pool, const struct nvfs_mount_report *r)
+{
+	if (r->created)
+		fprintf(stderr, "nvmpfs: made a new pool %s\n", pool);
+	if (!r->created && !r->was_clean)
+		fprintf(stderr, "nvmpfs: %s was not unmounted cleanly; recovered: "
+			"%d journal records rolled back, %llu orphan inodes "
+			"freed, %llu truncates finished\n", pool,
+			r->undone_records,
+			(unsigned long long)r->orphans_freed,
+			(unsigned long long)r->truncates_finished);
+}
+
+static struct fuse_session *start_session(const struct daemon_opts *o,
+					  const char *pool, struct nvfs *fs)
+{
+	char *opts = NULL;
+	if (asprintf(&opts, "default_permissions,subtype=nvmpfs%s%s%s%s",
+		     o->fsname_given ? "" : ",fsname=",
+		     o->fsname_given ? "" : pool,
+		     o->kernel_opts ? "," : "",
+		     o->kernel_opts ? o->kernel_opts : "") < 0)
+		return NULL;
+	char *argv[] = { "nvmpfs", "-o", opts, o->debug ? "-d" : NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
+	struct fuse_session *se =
+		fuse_session_new(&args, &nvmpfs_ops, sizeof(nvmpfs_ops), fs);
+	free(opts);
+	return se;
+}
+
+static int serve(struct fuse_session *se, const struct daemon_opts *o)
+{
+	if (o->single_thread)
+		return fuse_session_loop(se);
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -1;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	int rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+static int run(const struct daemon_opts *o, const char *pool)
+{
+	struct nvfs_mount_opts mo = {
+		.read_only = o->read_only,
+		.create = true,
+		.create_size = o->size ? o->size : NVMPFS_DEFAULT_POOL_SIZE,
+		.atime_mode = o->atime_mode,
+	};
+	struct nvfs *fs;
+	struct nvfs_mount_report report;
+	char err[512];
+	if (nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmpfs: %s\n", err);
+		return 2;
+	}
+	report_recovery(pool, &report);
+	struct fuse_session *se = start_session(o, pool, fs);
+	if (!se) {
+		nvfs_unmount(fs);
+		return 1;
+	}
+	int rc = 1;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, o->mountpoint) != 0) {
+		fprintf(stderr, "nvmpfs: cannot mount on %s\n", o->mountpoint);
+		goto out_signals;
+	}
+	fuse_daemonize(o->foreground);
+	rc = serve(se, o) == 0 ? 0 : 1;
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	nvfs_unmount(fs);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_opts o;
+	if (parse_daemon_args(argc, argv, &o) < 0)
+		return 1;
+	if (o.show_help) {
+		usage();
+		return 0;
+	}
+	if (o.show_version) {
+		printf("nvmpfs %s (libfuse %s)\n", PACKAGE_VERSION,
+		       fuse_pkgversion());
+		return 0;
+	}
+	char *pool = o.pool ? strdup(o.pool) : default_pool_path();
+	if (!pool)
+		return 2;
+	int rc = run(&o, pool);
+	free(pool);
+	free_daemon_opts(&o);
+	return rc;
+}

@@ -1,0 +1,488 @@
+/*
+ * FUSE low-level glue: every request becomes one call of the core
+ * (lib/nvfs.h) and one reply.  Nothing here touches the pool.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvfs.h"
+#include "ops.h"
+
+/* The kernel may cache names and attributes this long: we are the only writer. */
+#define CACHE_SECONDS 1.0
+
+static struct nvfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct nvfs_ctx ctx_of(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	return (struct nvfs_ctx){ .uid = c->uid, .gid = c->gid,
+				  .umask = c->umask };
+}
+
+static void reply_entry(fuse_req_t req, int rc, const struct stat *st)
+{
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct fuse_entry_param e = {
+		.ino = st->st_ino,
+		.generation = nvfs_generation(fs_of(req), st->st_ino),
+		.attr = *st,
+		.attr_timeout = CACHE_SECONDS,
+		.entry_timeout = CACHE_SECONDS,
+	};
+	fuse_reply_entry(req, &e);
+}
+
+static void reply_status(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->max_write = 1u << 20;
+	conn->max_readahead = 1u << 20;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct stat st;
+	int rc = nvfs_lookup(fs_of(req), parent, name, &st);
+	if (rc == -ENOENT) {
+		/* A negative entry lets the kernel cache the miss. */
+		struct fuse_entry_param e = { .ino = 0,
+					      .entry_timeout = CACHE_SECONDS };
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry(req, rc, &st);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	nvfs_forget(fs_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		nvfs_forget(fs_of(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct stat st;
+	int rc = nvfs_getattr(fs_of(req), ino, &st);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, CACHE_SECONDS);
+}
+
+static int to_nvfs_setattr(int to_set)
+{
+	static const struct { int fuse, nvfs; } map[] = {
+		{ FUSE_SET_ATTR_MODE, NVFS_SET_MODE },
+		{ FUSE_SET_ATTR_UID, NVFS_SET_UID },
+		{ FUSE_SET_ATTR_GID, NVFS_SET_GID },
+		{ FUSE_SET_ATTR_SIZE, NVFS_SET_SIZE },
+		{ FUSE_SET_ATTR_ATIME, NVFS_SET_ATIME },
+		{ FUSE_SET_ATTR_MTIME, NVFS_SET_MTIME },
+		{ FUSE_SET_ATTR_ATIME_NOW, NVFS_SET_ATIME_NOW },
+		{ FUSE_SET_ATTR_MTIME_NOW, NVFS_SET_MTIME_NOW },
+		{ FUSE_SET_ATTR_CTIME, NVFS_SET_CTIME },
+	};
+	int out = 0;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (to_set & map[i].fuse)
+			out |= map[i].nvfs;
+	return out;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct stat st;
+	int rc = nvfs_setattr(fs_of(req), ino, attr, to_nvfs_setattr(to_set),
+			      &st);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, CACHE_SECONDS);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[4096];
+	int rc = nvfs_readlink(fs_of(req), ino, buf, sizeof(buf));
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct nvfs_ctx ctx = ctx_of(req);
+	struct stat st;
+	reply_entry(req, nvfs_mknod(fs_of(req), &ctx, parent, name, mode, rdev,
+				    &st), &st);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct nvfs_ctx ctx = ctx_of(req);
+	struct stat st;
+	reply_entry(req, nvfs_mkdir(fs_of(req), &ctx, parent, name, mode, &st),
+		    &st);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		       const char *name)
+{
+	struct nvfs_ctx ctx = ctx_of(req);
+	struct stat st;
+	reply_entry(req, nvfs_symlink(fs_of(req), &ctx, parent, name, target,
+				      &st), &st);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct stat st;
+	reply_entry(req, nvfs_link(fs_of(req), ino, newparent, newname, &st),
+		    &st);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_status(req, nvfs_unlink(fs_of(req), parent, name));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_status(req, nvfs_rmdir(fs_of(req), parent, name));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	unsigned nflags = 0;
+	if (flags & RENAME_NOREPLACE)
+		nflags |= NVFS_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		nflags |= NVFS_RENAME_EXCHANGE;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	reply_status(req, nvfs_rename(fs_of(req), parent, name, newparent,
+				      newname, nflags));
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int rc = nvfs_open(fs_of(req), ino, fi->flags);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	/* Only this mount changes the data: the page cache stays valid. */
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct nvfs_ctx ctx = ctx_of(req);
+	struct stat st;
+	struct nvfs *fs = fs_of(req);
+	int rc = nvfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777), 0,
+			    &st);
+	if (rc == 0 && (rc = nvfs_open(fs, st.st_ino, fi->flags & ~O_TRUNC))) {
+		nvfs_forget(fs, st.st_ino, 1);
+	}
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct fuse_entry_param e = {
+		.ino = st.st_ino,
+		.generation = nvfs_generation(fs, st.st_ino),
+		.attr = st,
+		.attr_timeout = CACHE_SECONDS,
+		.entry_timeout = CACHE_SECONDS,
+	};
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		/* The caller went away: drop what the reply would have held. */
+		nvfs_release(fs, st.st_ino);
+		nvfs_forget(fs, st.st_ino, 1);
+	}
+}
+
+/* A per-thread buffer for reads, kept between requests. */
+static void *read_buffer(size_t size)
+{
+	static __thread void *buf;
+	static __thread size_t cap;
+	if (size > cap) {
+		void *p = realloc(buf, size);
+		if (!p)
+			return NULL;
+		buf = p;
+		cap = size;
+	}
+	return buf;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)fi;
+	void *buf = read_buffer(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t n = nvfs_read(fs_of(req), ino, buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	ssize_t n = nvfs_write(fs_of(req), ino, buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_status(req, nvfs_release(fs_of(req), ino));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_status(req, nvfs_fsync(fs_of(req), ino, datasync != 0));
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	int rc = nvfs_opendir(fs_of(req), ino);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_open(req, fi);
+}
+
+struct dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+};
+
+static int add_dirent(void *arg, const char *name, size_t name_len,
+		      uint64_t ino, unsigned type, uint64_t next_off)
+{
+	struct dirbuf *db = arg;
+	char cname[256]; /* names are at most 255 bytes */
+	memcpy(cname, name, name_len);
+	cname[name_len] = '\0';
+	struct stat st = { .st_ino = ino, .st_mode = type << 12 };
+	size_t need = fuse_add_direntry(db->req, db->buf + db->used,
+					db->size - db->used, cname, &st,
+					(off_t)next_off);
+	if (need > db->size - db->used)
+		return 1; /* full: this entry goes in the next call */
+	db->used += need;
+	return 0;
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct dirbuf db = { .req = req, .size = size, .buf = malloc(size) };
+	if (!db.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int rc = nvfs_readdir(fs_of(req), ino, (uint64_t)off, add_dirent, &db);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, db.buf, db.used);
+	free(db.buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	(void)fi;
+	(void)datasync;
+	(void)ino;
+	reply_status(req, nvfs_syncfs(fs_of(req)));
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	struct statvfs st;
+	nvfs_statfs(fs_of(req), &st);
+	fuse_reply_statfs(req, &st);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	reply_status(req, nvfs_setxattr(fs_of(req), ino, name, value, size,
+					flags));
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	char *buf = size ? malloc(size) : NULL;
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t n = nvfs_getxattr(fs_of(req), ino, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *buf = size ? malloc(size) : NULL;
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t n = nvfs_listxattr(fs_of(req), ino, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	reply_status(req, nvfs_removexattr(fs_of(req), ino, name));
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	(void)fi;
+	if (offset < 0 || length <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	reply_status(req, nvfs_fallocate(fs_of(req), ino, mode,
+					 (uint64_t)offset, (uint64_t)length));
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	(void)fi;
+	int64_t pos = nvfs_lseek(fs_of(req), ino, off, whence);
+	if (pos < 0)
+		fuse_reply_err(req, (int)-pos);
+	else
+		fuse_reply_lseek(req, pos);
+}
+
+const struct fuse_lowlevel_ops nvmpfs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+};

@@ -1,0 +1,190 @@
+/*
+ * nvmpfs on-media layout.
+ *
+ * A pool is one file (or device) divided into 4 KiB blocks.  Every structure
+ * here is little-endian (x86-64 native), naturally aligned, and addressed by
+ * block number or byte offset from the start of the pool; no pointer is ever
+ * stored.  The regions follow each other in this order:
+ *
+ *   block 0          superblock copy A
+ *   block 1          superblock copy B
+ *   journal          undo log: every metadata change is failure-atomic
+ *   inode table      inode_count fixed-size inodes, inode number = index
+ *   block bitmap     one bit per pool block, 1 = in use (metadata regions
+ *                    are marked in use at mkfs time)
+ *   checksum table   one XXH3-64 per pool block (used by the flush/verify
+ *                    layer; zero means "no checksum recorded")
+ *   out-of-sync map  one bit per pool block for the mirror's resync
+ *   data             file data, directory blocks, block-map nodes, xattrs
+ *
+ * Invariants every writer keeps:
+ *  - A metadata change (inode fields, bitmap words, block-map entries,
+ *    directory entries, xattr block pointers) happens inside a journal
+ *    transaction; a crash rolls back a transaction that did not commit.
+ *  - File data is written in place and made durable before the WRITE reply;
+ *    blocks newly given to a file are zeroed where the write does not cover
+ *    them, and every byte of a file at an offset >= its size reads as zero.
+ *  - Free directory slots are all-zero bytes.
+ */
+#ifndef NVMPFS_LAYOUT_H
+#define NVMPFS_LAYOUT_H
+
+#include <stdint.h>
+
+#define NVMPFS_BLOCK_SIZE 4096u
+#define NVMPFS_BLOCK_SHIFT 12
+
+/* "NVMPFS" then 0x00 0x01, read as a little-endian u64. */
+#define NVMPFS_MAGIC 0x0100534650004d4eull
+#define NVMPFS_LAYOUT_VERSION 1u
+
+/* The smallest pool mkfs accepts: room for every region and some data. */
+#define NVMPFS_MIN_POOL_SIZE (8ull << 20)
+
+/* Superblock state: written clean at a tidy unmount, mounted while in use. */
+#define NVMPFS_STATE_CLEAN 1u
+#define NVMPFS_STATE_MOUNTED 2u
+
+/*
+ * The superblock.  Two copies (blocks 0 and 1); an update writes and persists
+ * A, then B, so at least one copy is always whole.  A copy is valid when its
+ * magic, version and checksum match; the valid copy with the higher
+ * generation wins.  Geometry fields never change after mkfs.
+ */
+struct nvmpfs_super {
+	uint64_t magic;          /* NVMPFS_MAGIC */
+	uint32_t version;        /* NVMPFS_LAYOUT_VERSION */
+	uint32_t block_size;     /* NVMPFS_BLOCK_SIZE */
+	uint8_t uuid[16];        /* random, made by mkfs */
+	uint64_t block_count;    /* blocks in the pool */
+	uint64_t journal_start;  /* first block of the journal */
+	uint64_t journal_blocks;
+	uint64_t inode_start;    /* first block of the inode table */
+	uint64_t inode_count;    /* inodes; inode 0 is never used, 1 is root */
+	uint64_t bitmap_start;
+	uint64_t bitmap_blocks;
+	uint64_t csum_start;
+	uint64_t csum_blocks;
+	uint64_t sync_start;     /* mirror out-of-sync bitmap */
+	uint64_t sync_blocks;
+	uint64_t data_start;     /* first block that may hold file data */
+	uint64_t generation;     /* bumped at every mount and superblock write */
+	uint64_t mirror_epoch;   /* bumped when a mirror is promoted */
+	uint64_t mkfs_time;      /* seconds since the epoch */
+	uint32_t state;          /* NVMPFS_STATE_* */
+	uint32_t reserved0;
+	uint64_t reserved[32];   /* zero; for later versions */
+	uint64_t checksum;       /* XXH3-64 of every byte before this field */
+};
+
+/* Inode numbers: 0 is "none", 1 is the root directory (as in FUSE). */
+#define NVMPFS_ROOT_INO 1ull
+
+#define NVMPFS_INODE_SIZE 256u
+#define NVMPFS_MAX_NAME 255u
+#define NVMPFS_MAX_SYMLINK 4095u
+
+/* Inode flags. */
+#define NVMPFS_IFLAG_TRUNCATING 0x1u /* blocks past size are being freed */
+
+struct nvmpfs_time {
+	int64_t sec;
+	uint32_t nsec;
+	uint32_t pad;
+};
+
+/*
+ * An inode.  mode == 0 means the slot is free.  An in-use inode with
+ * nlink == 0 is an orphan (unlinked while open); the mount that follows a
+ * crash frees it.  map_root/map_height describe the block map: a radix tree
+ * of 4 KiB nodes, each holding NVMPFS_MAP_FANOUT block numbers (0 = hole);
+ * height h maps 512^h file blocks, height 0 maps none.
+ */
+struct nvmpfs_inode {
+	uint32_t mode;           /* S_IFMT type and permission bits */
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t size;           /* bytes */
+	uint64_t blocks;         /* pool blocks held: data, map nodes, xattrs */
+	struct nvmpfs_time atime;
+	struct nvmpfs_time mtime;
+	struct nvmpfs_time ctime;
+	struct nvmpfs_time btime; /* creation */
+	uint64_t generation;     /* bumped each time the slot is reused */
+	uint64_t rdev;           /* device number of block/char nodes */
+	uint64_t map_root;       /* block of the root map node, 0 if none */
+	uint32_t map_height;
+	uint32_t flags;          /* NVMPFS_IFLAG_* */
+	uint64_t xattr_block;    /* block of extended attributes, 0 if none */
+	uint64_t parent;         /* directories: inode of "..", else 0 */
+	uint64_t reserved[14];
+};
+
+#define NVMPFS_MAP_FANOUT 512u
+#define NVMPFS_MAP_SHIFT 9
+#define NVMPFS_MAP_MAX_HEIGHT 4u
+
+/*
+ * Directories keep their entries in their data blocks, in 64-byte slots.  An
+ * entry takes 1..5 consecutive slots of one block (never crossing a block);
+ * a slot whose ino is 0 is free and all zero.  Directory sizes are whole
+ * blocks.  Lookups go through an in-memory hash index built from the
+ * entries the first time the directory is used.
+ */
+#define NVMPFS_DIRENT_SLOT 64u
+#define NVMPFS_SLOTS_PER_BLOCK (NVMPFS_BLOCK_SIZE / NVMPFS_DIRENT_SLOT)
+#define NVMPFS_DIRENT_HEADER 16u
+
+struct nvmpfs_dirent {
+	uint64_t ino;            /* 0 = free slot */
+	uint8_t nslots;          /* slots taken, 1..5 */
+	uint8_t type;            /* DT_* of the target */
+	uint16_t name_len;       /* 1..255 */
+	uint32_t reserved;
+	char name[];             /* name_len bytes, not NUL-terminated */
+};
+
+/*
+ * Extended attributes of an inode live in one block, replaced whole
+ * (copy-on-write) at each change.  After the header come packed records:
+ * u8 name_len, u16 value_len (unaligned), name (full, with namespace
+ * prefix, no NUL), value.
+ */
+#define NVMPFS_XATTR_MAGIC 0x58415454u /* "TTAX" */
+
+struct nvmpfs_xattr_head {
+	uint32_t magic;
+	uint32_t used;           /* bytes of records after the header */
+};
+
+/*
+ * Journal: an undo log.  The head sits at the start of the journal region;
+ * records follow it.  A transaction with sequence number S writes, before
+ * each first change of a range, a record holding the range's old bytes, and
+ * makes the record durable before it changes the range.  At commit the
+ * changed ranges are made durable, then active_seq is set to 0.  Recovery:
+ * when active_seq != 0, every record whose seq equals it and whose checksum
+ * matches (in order, stopping at the first that does not) is written back,
+ * newest first, which restores the pool to its state before the
+ * transaction.
+ */
+#define NVMPFS_JOURNAL_MAGIC 0x4c4e524a5046564eull
+
+struct nvmpfs_journal_head {
+	uint64_t magic;          /* NVMPFS_JOURNAL_MAGIC */
+	uint64_t active_seq;     /* transaction in flight, 0 if none */
+	uint64_t last_seq;       /* last sequence number used */
+	uint64_t reserved[5];
+};
+
+struct nvmpfs_undo_rec {
+	uint64_t seq;            /* transaction this record belongs to */
+	uint64_t off;            /* pool byte offset of the range */
+	uint32_t len;            /* bytes of old data following the record */
+	uint32_t reserved;
+	uint64_t checksum;       /* XXH3-64 of the data, seeded with the XXH3-64
+	                            of seq, off, len, reserved */
+};
+
+#endif

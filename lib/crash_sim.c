@@ -1,0 +1,111 @@
+/*
+ * Power-failure simulation for the crash tests (see pool.h).
+ *
+ * The shadow holds what the media would hold: it starts as a copy of the
+ * pool and takes each drained range.  Bytes of the mapping that differ from
+ * the shadow are stores that had not reached the media; at the chosen drain
+ * each 8-byte word of them is kept or lost at random, which is exactly the
+ * freedom real persistent memory has (aligned 8-byte stores are atomic,
+ * nothing else is ordered before a drain).
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+struct crash_sim {
+	uint8_t *shadow;
+	uint64_t crash_at;     /* drain number that crashes */
+	uint64_t seen;
+	uint64_t rng;
+	int tear;              /* 1: keep each pending word at random */
+};
+
+static uint64_t next_random(struct crash_sim *sim)
+{
+	/* xorshift64*: enough for choosing words. */
+	sim->rng ^= sim->rng >> 12;
+	sim->rng ^= sim->rng << 25;
+	sim->rng ^= sim->rng >> 27;
+	return sim->rng * 2685821657736338717ull;
+}
+
+int crash_sim_init(struct pool *pool, char *err, size_t errlen)
+{
+	const char *at = getenv("NVMPFS_CRASH_AT");
+	if (!at || !*at)
+		return 0;
+	struct crash_sim *sim = calloc(1, sizeof(*sim));
+	if (!sim)
+		goto nomem;
+	sim->shadow = malloc(pool->size);
+	if (!sim->shadow) {
+		free(sim);
+		goto nomem;
+	}
+	memcpy(sim->shadow, pool->base, pool->size);
+	sim->crash_at = strtoull(at, NULL, 0);
+	const char *seed = getenv("NVMPFS_CRASH_SEED");
+	sim->rng = (seed ? strtoull(seed, NULL, 0) : 1) | 1;
+	const char *mode = getenv("NVMPFS_CRASH_MODE");
+	sim->tear = !(mode && strcmp(mode, "drop") == 0);
+	pool->sim = sim;
+	return 0;
+nomem:
+	snprintf(err, errlen, "%s: no memory for the crash simulation shadow",
+		 pool->path);
+	return -1;
+}
+
+static void power_fail(struct pool *pool)
+{
+	struct crash_sim *sim = pool->sim;
+	uint64_t words = pool->size / 8;
+	uint64_t *media = (uint64_t *)sim->shadow;
+	const uint64_t *cache = (const uint64_t *)pool->base;
+	uint64_t kept = 0, lost = 0;
+	for (uint64_t i = 0; i < words; i++) {
+		if (media[i] == cache[i])
+			continue;
+		if (sim->tear && (next_random(sim) & 1)) {
+			media[i] = cache[i];
+			kept++;
+		} else {
+			lost++;
+		}
+	}
+	memcpy(pool->base, sim->shadow, pool->size);
+	msync(pool->base, pool->size, MS_SYNC);
+	fprintf(stderr,
+		"nvmpfs: crash simulation: power failure at drain %llu "
+		"(%llu unflushed words kept, %llu lost)\n",
+		(unsigned long long)sim->seen, (unsigned long long)kept,
+		(unsigned long long)lost);
+	kill(getpid(), SIGKILL);
+	_exit(137);
+}
+
+void crash_sim_drain(struct pool *pool)
+{
+	struct crash_sim *sim = pool->sim;
+	if (++sim->seen == sim->crash_at)
+		power_fail(pool);
+	for (size_t i = 0; i < pool->npending; i++) {
+		const struct pool_range *r = &pool->pending[i];
+		memcpy(sim->shadow + r->off, pool->base + r->off, r->len);
+	}
+}
+
+void crash_sim_free(struct pool *pool)
+{
+	if (!pool->sim)
+		return;
+	free(pool->sim->shadow);
+	free(pool->sim);
+	pool->sim = NULL;
+}

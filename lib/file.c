@@ -1,0 +1,481 @@
+/*
+ * File data: read, write, truncate, fallocate, SEEK_DATA/SEEK_HOLE.
+ *
+ * Data is copied into the pool in place with libpmem's non-temporal copy;
+ * the block-map and size changes of the same call go in one transaction, so
+ * a write's one drain (at commit) makes both durable.  Blocks given to a
+ * file are zeroed where the write does not cover them, and every byte at or
+ * past a file's size reads as zero (truncate and punch keep it so), which
+ * is what makes extending a file by changing its size alone correct.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define BS NVMPFS_BLOCK_SIZE
+/* Largest file: what a tree of the greatest height maps. */
+#define MAX_FILE_SIZE ((1ull << (NVMPFS_MAP_SHIFT * NVMPFS_MAP_MAX_HEIGHT)) * BS)
+/* Commit a long operation before the journal has less room than this. */
+#define STEP_ROOM (64u * 1024u)
+
+static uint64_t block_of(uint64_t off) { return off / BS; }
+static uint64_t blocks_to_cover(uint64_t bytes) { return (bytes + BS - 1) / BS; }
+
+void file_note_dirty(struct nvfs *fs, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct icache_ent *ent = icache_get(fs, ino, false);
+	if (!ent || len == 0)
+		return;
+	if (ent->ndirty) {
+		struct pool_range *last = &ent->dirty[ent->ndirty - 1];
+		if (off >= last->off && off <= last->off + last->len) {
+			if (off + len > last->off + last->len)
+				last->len = off + len - last->off;
+			return;
+		}
+	}
+	if (ent->ndirty == ent->cap_dirty) {
+		size_t cap = ent->cap_dirty ? ent->cap_dirty * 2 : 8;
+		struct pool_range *r = realloc(ent->dirty, cap * sizeof(*r));
+		if (!r)
+			return; /* the data is durable already; only a hint is lost */
+		ent->dirty = r;
+		ent->cap_dirty = cap;
+	}
+	ent->dirty[ent->ndirty++] = (struct pool_range){ off, len };
+}
+
+static struct nvmpfs_inode *live_file(struct nvfs *fs, uint64_t ino, int *rc)
+{
+	struct nvmpfs_inode *inode = inode_live(fs, ino);
+	if (!inode) {
+		*rc = -ENOENT;
+		return NULL;
+	}
+	if (S_ISDIR(inode->mode)) {
+		*rc = -EISDIR;
+		return NULL;
+	}
+	if (!S_ISREG(inode->mode)) {
+		*rc = -EINVAL;
+		return NULL;
+	}
+	return inode;
+}
+
+/* relatime: update atime when it is older than mtime/ctime or a day old. */
+static bool atime_wanted(const struct nvfs *fs, const struct nvmpfs_inode *inode)
+{
+	if (fs->read_only || fs->atime_mode == NVFS_ATIME_NOATIME)
+		return false;
+	if (fs->atime_mode == NVFS_ATIME_STRICT)
+		return true;
+	struct nvmpfs_time now;
+	inode_now(&now);
+	const struct nvmpfs_time *a = &inode->atime;
+	bool older_than_m = a->sec < inode->mtime.sec ||
+			    (a->sec == inode->mtime.sec && a->nsec <= inode->mtime.nsec);
+	bool older_than_c = a->sec < inode->ctime.sec ||
+			    (a->sec == inode->ctime.sec && a->nsec <= inode->ctime.nsec);
+	return older_than_m || older_than_c || now.sec - a->sec >= 24 * 3600;
+}
+
+void file_update_atime(struct nvfs *fs, struct nvmpfs_inode *inode)
+{
+	if (!atime_wanted(fs, inode))
+		return;
+	tx_begin(&fs->j);
+	if (inode_log(fs, inode)) {
+		fs_abort(fs);
+		return;
+	}
+	inode_now(&inode->atime);
+	tx_commit(&fs->j);
+}
+
+static ssize_t read_locked(struct nvfs *fs, struct nvmpfs_inode *inode,
+			   uint8_t *buf, size_t size, uint64_t off)
+{
+	if (off >= inode->size)
+		return 0;
+	if (size > inode->size - off)
+		size = (size_t)(inode->size - off);
+	size_t done = 0;
+	while (done < size) {
+		uint64_t pos = off + done;
+		uint64_t run;
+		uint64_t pblk = bmap_lookup(fs, inode, block_of(pos), &run);
+		uint64_t in_run = run * BS - pos % BS;
+		size_t n = size - done < in_run ? size - done : (size_t)in_run;
+		if (pblk)
+			memcpy(buf + done,
+			       (uint8_t *)pool_block(fs->pool, pblk) + pos % BS, n);
+		else
+			memset(buf + done, 0, n);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t nvfs_read(struct nvfs *fs, uint64_t ino, void *buf, size_t size,
+		  uint64_t off)
+{
+	int rc = 0;
+	pthread_mutex_lock(&fs->lock);
+	struct nvmpfs_inode *inode = live_file(fs, ino, &rc);
+	ssize_t n = inode ? read_locked(fs, inode, buf, size, off) : rc;
+	if (inode)
+		file_update_atime(fs, inode);
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+}
+
+/* Zeroes the parts of fresh blocks [pblk, pblk+n) outside [from, to). */
+static void zero_uncovered(struct nvfs *fs, uint64_t pblk, uint64_t lblk,
+			   uint64_t n, uint64_t from, uint64_t to)
+{
+	uint64_t start = lblk * BS, end = (lblk + n) * BS;
+	uint64_t base = pblk * BS;
+	if (from > start)
+		pool_zero(fs->pool, base, from - start);
+	if (to < end)
+		pool_zero(fs->pool, base + (to - start), end - to);
+}
+
+/*
+ * Maps and fills [off, off+len) from buf (or with zeros when buf is NULL).
+ * Returns bytes done (maybe short at ENOSPC) or a negative errno if none.
+ */
+static ssize_t fill_range(struct nvfs *fs, struct nvmpfs_inode *inode,
+			  const uint8_t *buf, uint64_t off, uint64_t len)
+{
+	uint64_t done = 0;
+	while (done < len) {
+		if (tx_room(&fs->j) < STEP_ROOM) {
+			/* A long write commits in steps; the size follows. */
+			if (off + done > inode->size)
+				inode->size = off + done;
+			tx_commit(&fs->j);
+			tx_begin(&fs->j);
+			int rc = inode_log(fs, inode);
+			if (rc)
+				return done ? (ssize_t)done : rc;
+		}
+		uint64_t pos = off + done;
+		uint64_t lblk = block_of(pos);
+		uint64_t want = blocks_to_cover(pos % BS + (len - done));
+		uint64_t pblk, got;
+		bool fresh;
+		int rc = bmap_map(fs, inode, lblk, want, &pblk, &got, &fresh);
+		if (rc)
+			return done ? (ssize_t)done : rc;
+		uint64_t in_run = got * BS - pos % BS;
+		uint64_t n = len - done < in_run ? len - done : in_run;
+		if (fresh)
+			zero_uncovered(fs, pblk, lblk, got, pos, pos + n);
+		uint64_t at = pblk * BS + pos % BS;
+		if (buf)
+			pool_copy(fs->pool, at, buf + done, n);
+		else
+			pool_zero(fs->pool, at, n);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
+		   size_t size, uint64_t off)
+{
+	int rc = 0;
+	if (off >= MAX_FILE_SIZE || size > MAX_FILE_SIZE - off)
+		return -EFBIG;
+	pthread_mutex_lock(&fs->lock);
+	struct nvmpfs_inode *inode = live_file(fs, ino, &rc);
+	if (!inode)
+		goto out;
+	if (fs->read_only) {
+		rc = -EROFS;
+		goto out;
+	}
+	tx_begin(&fs->j);
+	if ((rc = inode_log(fs, inode))) {
+		fs_abort(fs);
+		goto out;
+	}
+	ssize_t n = fill_range(fs, inode, buf, off, size);
+	if (n <= 0 && size > 0) {
+		fs_abort(fs);
+		rc = (int)n;
+		goto out;
+	}
+	if (off + (uint64_t)n > inode->size)
+		inode->size = off + (uint64_t)n;
+	inode_touch(inode, true, true);
+	tx_commit(&fs->j); /* one drain: data, map and size together */
+	file_note_dirty(fs, ino, off, (uint64_t)n);
+	fs->stats.writes++;
+	fs->stats.bytes_written += (uint64_t)n;
+	rc = (int)n;
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+out:
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+/* Zeroes file bytes [from, to) where blocks are mapped (holes read zero). */
+static void zero_mapped(struct nvfs *fs, const struct nvmpfs_inode *inode,
+			uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		uint64_t run;
+		uint64_t pblk = bmap_lookup(fs, inode, block_of(from), &run);
+		uint64_t in_run = run * BS - from % BS;
+		uint64_t n = to - from < in_run ? to - from : in_run;
+		if (pblk)
+			pool_zero(fs->pool, pblk * BS + from % BS, n);
+		from += n;
+	}
+}
+
+/* Frees blocks [first, last] in as many transactions as it takes. */
+static int punch_blocks(struct nvfs *fs, struct nvmpfs_inode *inode,
+			uint64_t first, uint64_t last)
+{
+	int rc;
+	do {
+		tx_begin(&fs->j);
+		rc = bmap_punch(fs, inode, first, last);
+		if (rc == 0 || rc == -EAGAIN) {
+			tx_commit(&fs->j);
+		} else {
+			fs_abort(fs);
+			return rc;
+		}
+	} while (rc == -EAGAIN);
+	return 0;
+}
+
+int file_finish_truncate(struct nvfs *fs, uint64_t ino)
+{
+	struct nvmpfs_inode *inode = inode_live(fs, ino);
+	if (!inode)
+		return -ENOENT;
+	int rc = punch_blocks(fs, inode, blocks_to_cover(inode->size), UINT64_MAX);
+	if (rc)
+		return rc;
+	tx_begin(&fs->j);
+	if ((rc = inode_log(fs, inode))) {
+		fs_abort(fs);
+		return rc;
+	}
+	inode->flags &= ~NVMPFS_IFLAG_TRUNCATING;
+	tx_commit(&fs->j);
+	return 0;
+}
+
+/*
+ * Changes a file's size.  Shrinking first records the new size and the
+ * TRUNCATING flag (one transaction, so a crash never shows the old size
+ * with blocks gone), then frees the blocks in steps; the mount after a
+ * crash finishes what a TRUNCATING inode started.
+ */
+int file_truncate(struct nvfs *fs, uint64_t ino, uint64_t size)
+{
+	struct nvmpfs_inode *inode = inode_live(fs, ino);
+	if (!inode)
+		return -ENOENT;
+	if (size > MAX_FILE_SIZE)
+		return -EFBIG;
+	tx_begin(&fs->j);
+	int rc = inode_log(fs, inode);
+	if (rc) {
+		fs_abort(fs);
+		return rc;
+	}
+	bool shrink = size < inode->size;
+	if (shrink) {
+		/* The tail of the last kept block must read zero from now on. */
+		uint64_t tail_end = blocks_to_cover(size) * BS;
+		if (tail_end > inode->size)
+			tail_end = inode->size;
+		uint64_t run;
+		uint64_t pblk = size % BS ? bmap_lookup(fs, inode, block_of(size), &run)
+					  : 0;
+		if (pblk && tail_end > size) {
+			uint8_t *p = (uint8_t *)pool_block(fs->pool, pblk) + size % BS;
+			if ((rc = tx_log(&fs->j, p, tail_end - size))) {
+				fs_abort(fs);
+				return rc;
+			}
+			memset(p, 0, tail_end - size);
+		}
+		inode->flags |= NVMPFS_IFLAG_TRUNCATING;
+	}
+	inode->size = size;
+	inode_touch(inode, true, true);
+	tx_commit(&fs->j);
+	if (!shrink)
+		return 0;
+	return file_finish_truncate(fs, ino);
+}
+
+/* fallocate 0 / KEEP_SIZE: map every block of the range, zeroing new ones. */
+static int allocate_range(struct nvfs *fs, struct nvmpfs_inode *inode,
+			  uint64_t off, uint64_t len, bool keep_size)
+{
+	uint64_t end = off + len;
+	uint64_t lblk = block_of(off), last = blocks_to_cover(end);
+	tx_begin(&fs->j);
+	int rc = inode_log(fs, inode);
+	while (rc == 0 && lblk < last) {
+		if (tx_room(&fs->j) < STEP_ROOM) {
+			tx_commit(&fs->j);
+			tx_begin(&fs->j);
+			if ((rc = inode_log(fs, inode)))
+				break;
+		}
+		uint64_t pblk, got;
+		bool fresh;
+		rc = bmap_map(fs, inode, lblk, last - lblk, &pblk, &got, &fresh);
+		if (rc)
+			break;
+		if (fresh)
+			pool_zero(fs->pool, pblk * BS, got * BS);
+		lblk += got;
+	}
+	if (rc) {
+		/* Blocks already committed stay (as in ext4); the size does not move. */
+		fs_abort(fs);
+		return rc;
+	}
+	if (!keep_size && end > inode->size)
+		inode->size = end;
+	inode_touch(inode, false, true);
+	tx_commit(&fs->j);
+	return 0;
+}
+
+/* PUNCH_HOLE: zero partial blocks at the edges, free whole blocks. */
+static int punch_range(struct nvfs *fs, struct nvmpfs_inode *inode,
+		       uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+	uint64_t first_whole = blocks_to_cover(off), end_whole = block_of(end);
+	if (first_whole >= end_whole) {
+		zero_mapped(fs, inode, off, end);
+	} else {
+		zero_mapped(fs, inode, off, first_whole * BS);
+		zero_mapped(fs, inode, end_whole * BS, end);
+	}
+	pool_drain(fs->pool);
+	if (first_whole < end_whole) {
+		int rc = punch_blocks(fs, inode, first_whole, end_whole - 1);
+		if (rc)
+			return rc;
+	}
+	tx_begin(&fs->j);
+	int rc = inode_log(fs, inode);
+	if (rc) {
+		fs_abort(fs);
+		return rc;
+	}
+	inode_touch(inode, true, true);
+	tx_commit(&fs->j);
+	return 0;
+}
+
+/* ZERO_RANGE: zero what is mapped, allocate (zeroed) what is not. */
+static int zero_range(struct nvfs *fs, struct nvmpfs_inode *inode,
+		      uint64_t off, uint64_t len, bool keep_size)
+{
+	uint64_t end = off + len;
+	uint64_t limit = end < inode->size ? end : inode->size;
+	if (off < limit)
+		zero_mapped(fs, inode, off, limit);
+	int rc = allocate_range(fs, inode, off, len, keep_size);
+	if (rc)
+		return rc;
+	tx_begin(&fs->j);
+	if ((rc = inode_log(fs, inode))) {
+		fs_abort(fs);
+		return rc;
+	}
+	inode_touch(inode, true, true);
+	tx_commit(&fs->j);
+	return 0;
+}
+
+int nvfs_fallocate(struct nvfs *fs, uint64_t ino, int mode, uint64_t off,
+		   uint64_t len)
+{
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			  FALLOC_FL_ZERO_RANGE;
+	if (mode & ~known)
+		return -EOPNOTSUPP;
+	if (len == 0)
+		return -EINVAL;
+	if (off >= MAX_FILE_SIZE || len > MAX_FILE_SIZE - off)
+		return -EFBIG;
+	bool keep = mode & FALLOC_FL_KEEP_SIZE;
+	int rc = 0;
+	pthread_mutex_lock(&fs->lock);
+	struct nvmpfs_inode *inode = live_file(fs, ino, &rc);
+	if (!inode)
+		goto out;
+	if (fs->read_only) {
+		rc = -EROFS;
+		goto out;
+	}
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		if (!keep || (mode & FALLOC_FL_ZERO_RANGE))
+			rc = -EINVAL;
+		else
+			rc = punch_range(fs, inode, off, len);
+	} else if (mode & FALLOC_FL_ZERO_RANGE) {
+		rc = zero_range(fs, inode, off, len, keep);
+	} else {
+		rc = allocate_range(fs, inode, off, len, keep);
+	}
+	if (rc == 0)
+		file_note_dirty(fs, ino, off, len);
+out:
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+int64_t nvfs_lseek(struct nvfs *fs, uint64_t ino, int64_t off, int whence)
+{
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if (off < 0)
+		return -ENXIO;
+	int rc = 0;
+	int64_t result;
+	pthread_mutex_lock(&fs->lock);
+	struct nvmpfs_inode *inode = live_file(fs, ino, &rc);
+	if (!inode) {
+		result = rc;
+	} else if ((uint64_t)off >= inode->size) {
+		result = -ENXIO;
+	} else {
+		uint64_t blk = bmap_next(fs, inode, block_of((uint64_t)off),
+					 whence == SEEK_DATA);
+		uint64_t pos = blk == UINT64_MAX ? UINT64_MAX : blk * BS;
+		if (pos < (uint64_t)off)
+			pos = (uint64_t)off;
+		if (whence == SEEK_DATA)
+			result = pos >= inode->size ? -ENXIO : (int64_t)pos;
+		else
+			result = pos > inode->size ? (int64_t)inode->size
+						   : (int64_t)pos;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return result;
+}

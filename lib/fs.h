@@ -1,0 +1,153 @@
+/*
+ * Internal state of a mounted nvmpfs and the functions the core's files
+ * share.  Everything here runs with fs->lock held.
+ */
+#ifndef NVMPFS_FS_H
+#define NVMPFS_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "journal.h"
+#include "nvfs.h"
+#include "nvmpfs/layout.h"
+#include "pool.h"
+
+struct dir_index;
+
+/* In-memory state of an inode that the kernel or an open file holds. */
+struct icache_ent {
+	uint64_t ino;
+	uint64_t nlookup;        /* kernel references (lookup minus forget) */
+	uint32_t opens;
+	struct dir_index *dir;   /* directories: name index, built on use */
+	/*
+	 * File byte ranges written since the last sync point that covered
+	 * them (already durable: every WRITE is persisted before its reply;
+	 * the sync layer uses them for checksums, verify and the mirror).
+	 */
+	struct pool_range *dirty;
+	size_t ndirty, cap_dirty;
+	struct icache_ent *next; /* hash chain */
+};
+
+struct icache {
+	struct icache_ent **buckets;
+	size_t nbuckets, count;
+};
+
+struct nvfs {
+	pthread_mutex_t lock;
+	struct pool *pool;
+	struct nvmpfs_super sb;
+	struct journal j;
+	bool read_only;
+	int atime_mode;
+	uint64_t free_blocks;    /* in the data region */
+	uint64_t alloc_hint;     /* where the next allocation search starts */
+	uint64_t free_inodes;
+	uint64_t inode_hint;
+	struct icache icache;
+	struct nvfs_stats stats;
+};
+
+/* ---- alloc.c: the block bitmap ---- */
+void alloc_init(struct nvfs *fs);
+/* Allocates up to want blocks in one run, at goal if it is free. */
+int alloc_run(struct nvfs *fs, uint64_t goal, uint64_t want,
+	      uint64_t *start, uint64_t *got);
+int alloc_free(struct nvfs *fs, uint64_t start, uint64_t count);
+bool alloc_is_used(const struct nvfs *fs, uint64_t blk);
+uint64_t *alloc_bitmap(const struct nvfs *fs);
+
+/* ---- inode.c: the inode table and the in-memory inode cache ---- */
+struct nvmpfs_inode *inode_get(const struct nvfs *fs, uint64_t ino);
+/* An in-use inode, or NULL if ino is out of range or free. */
+struct nvmpfs_inode *inode_live(const struct nvfs *fs, uint64_t ino);
+void inode_count_free(struct nvfs *fs);
+int inode_alloc(struct nvfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
+		uint64_t *ino_out);
+/* Logs the whole inode before a change. */
+int inode_log(struct nvfs *fs, struct nvmpfs_inode *inode);
+void inode_touch(struct nvmpfs_inode *inode, bool m, bool c);
+void inode_now(struct nvmpfs_time *t);
+void inode_to_stat(const struct nvfs *fs, uint64_t ino,
+		   const struct nvmpfs_inode *inode, struct stat *st);
+/* Frees an inode with nlink 0 and every block it holds (several commits). */
+int inode_reclaim(struct nvfs *fs, uint64_t ino);
+/* Frees the inode if nothing refers to it any more. */
+void inode_maybe_reclaim(struct nvfs *fs, uint64_t ino);
+
+struct icache_ent *icache_get(struct nvfs *fs, uint64_t ino, bool create);
+void icache_put_if_idle(struct nvfs *fs, struct icache_ent *ent);
+void icache_init(struct icache *ic);
+void icache_fini(struct nvfs *fs);
+void icache_drop_dir_indexes(struct nvfs *fs);
+
+/* ---- bmap.c: file block maps ---- */
+/* Physical block of file block lblk, 0 for a hole; *run = contiguous run. */
+uint64_t bmap_lookup(struct nvfs *fs, const struct nvmpfs_inode *inode,
+		     uint64_t lblk, uint64_t *run);
+/*
+ * Maps file block lblk (and, for holes that follow, up to want blocks in
+ * one run).  *pblk is the first physical block, *got how many blocks of the
+ * run are mapped, *fresh whether they were just allocated (not zeroed).
+ */
+int bmap_map(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t lblk,
+	     uint64_t want, uint64_t *pblk, uint64_t *got, bool *fresh);
+/*
+ * Unmaps and frees file blocks [first, last] in steps; returns 0 when all
+ * are done, or -EAGAIN after using up the transaction's room (commit and
+ * call again), or another negative errno.
+ */
+int bmap_punch(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t first,
+	       uint64_t last);
+/* First mapped block >= lblk (data), or first hole >= lblk. */
+uint64_t bmap_next(struct nvfs *fs, const struct nvmpfs_inode *inode,
+		   uint64_t lblk, bool want_data);
+/* Visits every block the map holds (nodes too); for fsck. */
+typedef int (*bmap_visit_cb)(void *arg, uint64_t lblk, uint64_t pblk,
+			     bool is_node);
+int bmap_walk(struct nvfs *fs, const struct nvmpfs_inode *inode,
+	      bmap_visit_cb cb, void *arg);
+
+/* ---- dir.c: directory entries and their name index ---- */
+struct dir_hit {
+	uint64_t ino;
+	unsigned type;
+	uint64_t slot;
+};
+int dir_find(struct nvfs *fs, uint64_t dino, const char *name, size_t len,
+	     struct dir_hit *hit);
+int dir_add(struct nvfs *fs, uint64_t dino, const char *name, size_t len,
+	    uint64_t ino, unsigned type);
+int dir_remove(struct nvfs *fs, uint64_t dino, uint64_t slot);
+int dir_retarget(struct nvfs *fs, uint64_t dino, uint64_t slot, uint64_t ino,
+		 unsigned type);
+bool dir_is_empty(struct nvfs *fs, uint64_t dino);
+void dir_index_free(struct dir_index *idx);
+typedef int (*dir_visit_cb)(void *arg, const struct nvmpfs_dirent *d,
+			    uint64_t slot);
+int dir_walk(struct nvfs *fs, const struct nvmpfs_inode *dir,
+	     uint64_t from_slot, dir_visit_cb cb, void *arg);
+
+/* ---- file.c: data ---- */
+/* Updates atime per the mount's atime mode (relatime by default). */
+void file_update_atime(struct nvfs *fs, struct nvmpfs_inode *inode);
+void file_note_dirty(struct nvfs *fs, uint64_t ino, uint64_t off, uint64_t len);
+int file_truncate(struct nvfs *fs, uint64_t ino, uint64_t size);
+/* Finishes an interrupted truncate (mount). */
+int file_finish_truncate(struct nvfs *fs, uint64_t ino);
+
+/* ---- fs.c ---- */
+/* Rolls back the open transaction and the in-memory state it touched. */
+void fs_abort(struct nvfs *fs);
+bool fs_valid_name(const char *name, size_t len);
+
+static inline unsigned mode_to_dtype(uint32_t mode)
+{
+	return (mode >> 12) & 15;
+}
+
+#endif

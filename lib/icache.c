@@ -1,0 +1,111 @@
+/*
+ * The in-memory inode cache: for each inode the kernel knows (lookup
+ * count) or that is open, and for directories whose name index is built.
+ * An entry goes away when none of those holds it any more.
+ */
+#include <stdlib.h>
+
+#include "fs.h"
+
+void icache_init(struct icache *ic)
+{
+	ic->nbuckets = 1024;
+	ic->buckets = calloc(ic->nbuckets, sizeof(*ic->buckets));
+	ic->count = 0;
+}
+
+static size_t bucket_of(const struct icache *ic, uint64_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 20) & (ic->nbuckets - 1);
+}
+
+static void grow_buckets(struct icache *ic)
+{
+	size_t n = ic->nbuckets * 2;
+	struct icache_ent **b = calloc(n, sizeof(*b));
+	if (!b)
+		return; /* longer chains, still correct */
+	struct icache old = *ic;
+	ic->buckets = b;
+	ic->nbuckets = n;
+	for (size_t i = 0; i < old.nbuckets; i++) {
+		struct icache_ent *e = old.buckets[i];
+		while (e) {
+			struct icache_ent *next = e->next;
+			size_t k = bucket_of(ic, e->ino);
+			e->next = ic->buckets[k];
+			ic->buckets[k] = e;
+			e = next;
+		}
+	}
+	free(old.buckets);
+}
+
+struct icache_ent *icache_get(struct nvfs *fs, uint64_t ino, bool create)
+{
+	struct icache *ic = &fs->icache;
+	for (struct icache_ent *e = ic->buckets[bucket_of(ic, ino)]; e; e = e->next)
+		if (e->ino == ino)
+			return e;
+	if (!create)
+		return NULL;
+	struct icache_ent *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->ino = ino;
+	if (ic->count >= ic->nbuckets * 2)
+		grow_buckets(ic);
+	size_t k = bucket_of(ic, ino);
+	e->next = ic->buckets[k];
+	ic->buckets[k] = e;
+	ic->count++;
+	return e;
+}
+
+static void icache_remove(struct nvfs *fs, struct icache_ent *ent)
+{
+	struct icache *ic = &fs->icache;
+	struct icache_ent **pp = &ic->buckets[bucket_of(ic, ent->ino)];
+	while (*pp && *pp != ent)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = ent->next;
+	dir_index_free(ent->dir);
+	free(ent->dirty);
+	free(ent);
+	ic->count--;
+}
+
+void icache_put_if_idle(struct nvfs *fs, struct icache_ent *ent)
+{
+	if (ent->nlookup == 0 && ent->opens == 0)
+		icache_remove(fs, ent);
+}
+
+void icache_drop_dir_indexes(struct nvfs *fs)
+{
+	struct icache *ic = &fs->icache;
+	for (size_t i = 0; i < ic->nbuckets; i++)
+		for (struct icache_ent *e = ic->buckets[i]; e; e = e->next) {
+			dir_index_free(e->dir);
+			e->dir = NULL;
+		}
+}
+
+void icache_fini(struct nvfs *fs)
+{
+	struct icache *ic = &fs->icache;
+	for (size_t i = 0; i < ic->nbuckets; i++) {
+		struct icache_ent *e = ic->buckets[i];
+		while (e) {
+			struct icache_ent *next = e->next;
+			dir_index_free(e->dir);
+			free(e->dirty);
+			free(e);
+			e = next;
+		}
+	}
+	free(ic->buckets);
+	ic->buckets = NULL;
+	ic->count = 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * The nvmpfs file-system core: the operations the FUSE layer (and the unit
+ * tests) call.  It knows nothing of FUSE.  Every call takes the file
+ * system's lock, so calls may come from many threads.  Errors are returned
+ * as negative errno values.  Attributes use struct stat; inode numbers are
+ * the pool's (1 is the root).
+ */
+#ifndef NVMPFS_NVFS_H
+#define NVMPFS_NVFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+struct nvfs;
+
+/* Who asks: the credentials of the calling process. */
+struct nvfs_ctx {
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+};
+
+struct nvfs_mount_opts {
+	bool read_only;
+	bool create;            /* create and format the pool if missing */
+	uint64_t create_size;   /* size of a pool made here */
+	int atime_mode;         /* NVFS_ATIME_* */
+};
+
+enum { NVFS_ATIME_RELATIME = 0, NVFS_ATIME_NOATIME, NVFS_ATIME_STRICT };
+
+/* What a mount found and did; filled by nvfs_mount. */
+struct nvfs_mount_report {
+	bool created;           /* the pool was made by this call */
+	bool was_clean;         /* the last unmount was tidy */
+	int undone_records;     /* journal records rolled back */
+	uint64_t orphans_freed; /* unlinked inodes reclaimed */
+	uint64_t truncates_finished;
+};
+
+int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
+	       struct nvfs **out, struct nvfs_mount_report *report,
+	       char *err, size_t errlen);
+/* Flushes everything, marks the pool clean, closes it. */
+void nvfs_unmount(struct nvfs *fs);
+/* Forgets the pool without marking it clean (tests: simulate a kill). */
+void nvfs_abandon(struct nvfs *fs);
+
+/* Names and lookups.  Calls that return an inode take a lookup reference. */
+int nvfs_lookup(struct nvfs *fs, uint64_t parent, const char *name,
+		struct stat *st);
+void nvfs_forget(struct nvfs *fs, uint64_t ino, uint64_t nlookup);
+int nvfs_getattr(struct nvfs *fs, uint64_t ino, struct stat *st);
+/* Generation of an inode number (for file handles and NFS export). */
+uint64_t nvfs_generation(struct nvfs *fs, uint64_t ino);
+
+/* What setattr changes. */
+#define NVFS_SET_MODE  (1 << 0)
+#define NVFS_SET_UID   (1 << 1)
+#define NVFS_SET_GID   (1 << 2)
+#define NVFS_SET_SIZE  (1 << 3)
+#define NVFS_SET_ATIME (1 << 4)
+#define NVFS_SET_MTIME (1 << 5)
+#define NVFS_SET_ATIME_NOW (1 << 7)
+#define NVFS_SET_MTIME_NOW (1 << 8)
+#define NVFS_SET_CTIME (1 << 10)
+int nvfs_setattr(struct nvfs *fs, uint64_t ino, const struct stat *attr,
+		 int to_set, struct stat *st);
+
+int nvfs_mknod(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t parent,
+	       const char *name, mode_t mode, dev_t rdev, struct stat *st);
+int nvfs_mkdir(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t parent,
+	       const char *name, mode_t mode, struct stat *st);
+int nvfs_symlink(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t parent,
+		 const char *name, const char *target, struct stat *st);
+int nvfs_link(struct nvfs *fs, uint64_t ino, uint64_t newparent,
+	      const char *newname, struct stat *st);
+int nvfs_unlink(struct nvfs *fs, uint64_t parent, const char *name);
+int nvfs_rmdir(struct nvfs *fs, uint64_t parent, const char *name);
+#define NVFS_RENAME_NOREPLACE (1 << 0)
+#define NVFS_RENAME_EXCHANGE  (1 << 1)
+int nvfs_rename(struct nvfs *fs, uint64_t parent, const char *name,
+		uint64_t newparent, const char *newname, unsigned flags);
+/* Copies the target (NUL-terminated) into buf; returns its length. */
+int nvfs_readlink(struct nvfs *fs, uint64_t ino, char *buf, size_t size);
+
+/* Open files: an inode stays while it is open, even once unlinked. */
+int nvfs_open(struct nvfs *fs, uint64_t ino, int flags);
+int nvfs_release(struct nvfs *fs, uint64_t ino);
+ssize_t nvfs_read(struct nvfs *fs, uint64_t ino, void *buf, size_t size,
+		  uint64_t off);
+ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
+		   size_t size, uint64_t off);
+/* Makes the file's data (and, unless datasync, its metadata) durable. */
+int nvfs_fsync(struct nvfs *fs, uint64_t ino, bool datasync);
+int nvfs_fallocate(struct nvfs *fs, uint64_t ino, int mode, uint64_t off,
+		   uint64_t len);
+/* SEEK_DATA / SEEK_HOLE; returns the offset or a negative errno. */
+int64_t nvfs_lseek(struct nvfs *fs, uint64_t ino, int64_t off, int whence);
+
+/*
+ * Directory listing from cookie `off` (0 for the start).  The callback gets
+ * each entry and the cookie of the entry after it; it returns non-zero to
+ * stop (the entry it was given is then not consumed).
+ */
+typedef int (*nvfs_dirent_cb)(void *arg, const char *name, size_t name_len,
+			      uint64_t ino, unsigned type, uint64_t next_off);
+int nvfs_opendir(struct nvfs *fs, uint64_t ino);
+int nvfs_readdir(struct nvfs *fs, uint64_t ino, uint64_t off,
+		 nvfs_dirent_cb cb, void *arg);
+
+int nvfs_setxattr(struct nvfs *fs, uint64_t ino, const char *name,
+		  const void *value, size_t size, int flags);
+/* Returns the value size; copies it when size is large enough (else -ERANGE). */
+ssize_t nvfs_getxattr(struct nvfs *fs, uint64_t ino, const char *name,
+		      void *value, size_t size);
+ssize_t nvfs_listxattr(struct nvfs *fs, uint64_t ino, char *list, size_t size);
+int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name);
+
+int nvfs_statfs(struct nvfs *fs, struct statvfs *st);
+/* Makes everything durable (syncfs). */
+int nvfs_syncfs(struct nvfs *fs);
+
+/* Counters for nvmpfsctl and tests. */
+struct nvfs_stats {
+	uint64_t drains;
+	uint64_t commits;
+	uint64_t writes;
+	uint64_t bytes_written;
+	uint64_t fsyncs;
+};
+void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st);
+
+#endif

@@ -1,0 +1,139 @@
+/* Superblock geometry, validation and the failure-safe two-copy update. */
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "super.h"
+
+#define BLOCKS_FOR(bytes) (((bytes) + NVMPFS_BLOCK_SIZE - 1) / NVMPFS_BLOCK_SIZE)
+
+static uint64_t default_journal_blocks(uint64_t block_count)
+{
+	uint64_t j = block_count / 64;          /* 1/64 of the pool ... */
+	if (j < 256)
+		j = 256;                        /* ... at least 1 MiB ... */
+	if (j > 4096)
+		j = 4096;                       /* ... at most 16 MiB */
+	return j;
+}
+
+int super_geometry(struct nvmpfs_super *sb, uint64_t block_count,
+		   const struct mkfs_params *params)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->magic = NVMPFS_MAGIC;
+	sb->version = NVMPFS_LAYOUT_VERSION;
+	sb->block_size = NVMPFS_BLOCK_SIZE;
+	sb->block_count = block_count;
+	sb->journal_start = 2;
+	sb->journal_blocks = params->journal_blocks ? params->journal_blocks
+				: default_journal_blocks(block_count);
+	sb->inode_count = params->inode_count ? params->inode_count
+				: block_count / 4;
+	if (sb->inode_count < 64)
+		sb->inode_count = 64;
+	sb->inode_start = sb->journal_start + sb->journal_blocks;
+	uint64_t inode_blocks = BLOCKS_FOR(sb->inode_count * NVMPFS_INODE_SIZE);
+	sb->bitmap_start = sb->inode_start + inode_blocks;
+	sb->bitmap_blocks = BLOCKS_FOR((block_count + 7) / 8);
+	sb->csum_start = sb->bitmap_start + sb->bitmap_blocks;
+	sb->csum_blocks = BLOCKS_FOR(block_count * 8);
+	sb->sync_start = sb->csum_start + sb->csum_blocks;
+	sb->sync_blocks = sb->bitmap_blocks;
+	sb->data_start = sb->sync_start + sb->sync_blocks;
+	/* Room for at least 64 data blocks, or it is not a useful pool. */
+	if (sb->data_start + 64 > block_count)
+		return -1;
+	return 0;
+}
+
+uint64_t super_checksum(const struct nvmpfs_super *sb)
+{
+	return XXH3_64bits(sb, offsetof(struct nvmpfs_super, checksum));
+}
+
+static const struct nvmpfs_super *copy_at(const struct pool *pool, int which)
+{
+	return pool_block(pool, (uint64_t)which);
+}
+
+static int copy_is_valid(const struct nvmpfs_super *sb)
+{
+	return sb->magic == NVMPFS_MAGIC &&
+	       sb->version == NVMPFS_LAYOUT_VERSION &&
+	       sb->checksum == super_checksum(sb);
+}
+
+int super_valid_copies(const struct pool *pool)
+{
+	return copy_is_valid(copy_at(pool, 0)) |
+	       (copy_is_valid(copy_at(pool, 1)) << 1);
+}
+
+/* The geometry must describe this file and its regions must not overlap. */
+static int geometry_fits(const struct pool *pool, const struct nvmpfs_super *sb,
+			 char *err, size_t errlen)
+{
+	struct nvmpfs_super expect;
+	struct mkfs_params p = { .inode_count = sb->inode_count,
+				 .journal_blocks = sb->journal_blocks };
+	if (sb->block_size != NVMPFS_BLOCK_SIZE ||
+	    sb->block_count > pool->size / NVMPFS_BLOCK_SIZE ||
+	    sb->inode_count > sb->block_count * 64 ||
+	    sb->journal_blocks > sb->block_count ||
+	    super_geometry(&expect, sb->block_count, &p) < 0 ||
+	    expect.inode_start != sb->inode_start ||
+	    expect.bitmap_start != sb->bitmap_start ||
+	    expect.csum_start != sb->csum_start ||
+	    expect.sync_start != sb->sync_start ||
+	    expect.data_start != sb->data_start) {
+		snprintf(err, errlen,
+			 "%s: superblock geometry does not fit the pool "
+			 "(%llu blocks claimed, file holds %llu)", pool->path,
+			 (unsigned long long)sb->block_count,
+			 (unsigned long long)(pool->size / NVMPFS_BLOCK_SIZE));
+		return -1;
+	}
+	return 0;
+}
+
+int super_load(const struct pool *pool, struct nvmpfs_super *out, char *err,
+	       size_t errlen)
+{
+	const struct nvmpfs_super *a = copy_at(pool, 0), *b = copy_at(pool, 1);
+	int valid = super_valid_copies(pool);
+	if (!valid) {
+		if (a->magic != NVMPFS_MAGIC && b->magic != NVMPFS_MAGIC)
+			snprintf(err, errlen,
+				 "%s: not an nvmpfs pool (no nvmpfs magic number; "
+				 "make one with mkfs.nvmpfs)", pool->path);
+		else if (a->version != NVMPFS_LAYOUT_VERSION &&
+			 b->version != NVMPFS_LAYOUT_VERSION)
+			snprintf(err, errlen,
+				 "%s: pool has layout version %u; this nvmpfs "
+				 "reads version %u only", pool->path,
+				 a->magic == NVMPFS_MAGIC ? a->version : b->version,
+				 NVMPFS_LAYOUT_VERSION);
+		else
+			snprintf(err, errlen,
+				 "%s: both superblock copies are damaged "
+				 "(checksum mismatch)", pool->path);
+		return -1;
+	}
+	const struct nvmpfs_super *best = a;
+	if (valid == 2 || (valid == 3 && b->generation > a->generation))
+		best = b;
+	memcpy(out, best, sizeof(*out));
+	return geometry_fits(pool, out, err, errlen);
+}
+
+void super_store(struct pool *pool, struct nvmpfs_super *sb)
+{
+	sb->generation++;
+	sb->checksum = super_checksum(sb);
+	for (int which = 0; which < 2; which++) {
+		uint64_t off = (uint64_t)which * NVMPFS_BLOCK_SIZE;
+		pool_copy(pool, off, sb, sizeof(*sb));
+		pool_drain(pool);
+	}
+}
