@@ -26,6 +26,8 @@ static void usage(void)
 	       "  -o size=SIZE    size of a new pool (default 1G)\n"
 	       "  -o ro           read-only\n"
 	       "  -o noatime|relatime|strictatime   access time updates\n"
+	       "  -o csum=off       no checksums of written blocks\n"
+	       "  -o verify=off     do not check checksums on read\n"
 	       "  -o allow_other, default_permissions, fsname=, subtype= ...\n"
 	       "\n"
 	       "See nvmpfs(8).\n");
@@ -83,6 +85,8 @@ static int run(const struct daemon_opts *o, const char *pool)
 		.create = true,
 		.create_size = o->size ? o->size : NVMPFS_DEFAULT_POOL_SIZE,
 		.atime_mode = o->atime_mode,
+		.no_csum = o->no_csum,
+		.no_verify = o->no_verify,
 	};
 	struct nvfs *fs;
 	struct nvfs_mount_report report;

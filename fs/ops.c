@@ -27,6 +27,12 @@ static struct nvfs_ctx ctx_of(fuse_req_t req)
 				  .umask = c->umask };
 }
 
+/* Callers without CAP_FSETID lose set-ID bits when they change a file. */
+static bool drops_priv(fuse_req_t req)
+{
+	return fuse_req_ctx(req)->uid != 0;
+}
+
 static void reply_entry(fuse_req_t req, int rc, const struct stat *st)
 {
 	if (rc) {
@@ -52,6 +58,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	/*
+	 * We drop set-ID bits ourselves, which spares the kernel a
+	 * GETXATTR of security.capability before every WRITE.
+	 */
+	/* nvmpfsctl asks for statistics on the mount's root directory. */
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;
@@ -122,6 +137,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	(void)fi;
 	struct stat st;
+	bool owner_change = to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
+	bool size_change = to_set & FUSE_SET_ATTR_SIZE;
+	if (owner_change || (size_change && drops_priv(req)))
+		nvfs_kill_priv(fs_of(req), ino);
 	int rc = nvfs_setattr(fs_of(req), ino, attr, to_nvfs_setattr(to_set),
 			      &st);
 	if (rc)
@@ -279,6 +298,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)fi;
+	if (drops_priv(req))
+		nvfs_kill_priv(fs_of(req), ino);
 	ssize_t n = nvfs_write(fs_of(req), ino, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -485,4 +506,5 @@ const struct fuse_lowlevel_ops nvmpfs_ops = {
 	.removexattr = op_removexattr,
 	.fallocate = op_fallocate,
 	.lseek = op_lseek,
+	.ioctl = op_ioctl,
 };

@@ -7,4 +7,9 @@
 
 extern const struct fuse_lowlevel_ops nvmpfs_ops;
 
+/* ioctl.c: the requests of libnvmpfs and nvmpfsctl. */
+void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+	      struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+	      size_t in_bufsz, size_t out_bufsz);
+
 #endif

@@ -71,6 +71,14 @@ static int take_option(struct daemon_opts *o, const char *opt)
 		o->atime_mode = NVFS_ATIME_RELATIME;
 		return 0;
 	}
+	if (strcmp(opt, "csum=off") == 0 || strcmp(opt, "csum=on") == 0) {
+		o->no_csum = strcmp(opt, "csum=off") == 0;
+		return 0;
+	}
+	if (strcmp(opt, "verify=off") == 0 || strcmp(opt, "verify=on") == 0) {
+		o->no_verify = strcmp(opt, "verify=off") == 0;
+		return 0;
+	}
 	if (strcmp(opt, "strictatime") == 0) {
 		o->atime_mode = NVFS_ATIME_STRICT;
 		return 0;

@@ -85,6 +85,7 @@ int alloc_run(struct nvfs *fs, uint64_t goal, uint64_t want, uint64_t *start,
 	int rc = mark(fs, b, n, true);
 	if (rc)
 		return rc;
+	csum_forget_blocks(fs, b, n);
 	fs->free_blocks -= n;
 	fs->alloc_hint = b + n < fs->sb.block_count ? b + n : fs->sb.data_start;
 	*start = b;
@@ -99,6 +100,7 @@ int alloc_free(struct nvfs *fs, uint64_t start, uint64_t count)
 	int rc = mark(fs, start, count, false);
 	if (rc)
 		return rc;
+	csum_forget_blocks(fs, start, count);
 	fs->free_blocks += count;
 	return 0;
 }

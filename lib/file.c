@@ -29,26 +29,11 @@ static uint64_t blocks_to_cover(uint64_t bytes) { return (bytes + BS - 1) / BS; 
 
 void file_note_dirty(struct nvfs *fs, uint64_t ino, uint64_t off, uint64_t len)
 {
-	struct icache_ent *ent = icache_get(fs, ino, false);
-	if (!ent || len == 0)
-		return;
-	if (ent->ndirty) {
-		struct pool_range *last = &ent->dirty[ent->ndirty - 1];
-		if (off >= last->off && off <= last->off + last->len) {
-			if (off + len > last->off + last->len)
-				last->len = off + len - last->off;
-			return;
-		}
-	}
-	if (ent->ndirty == ent->cap_dirty) {
-		size_t cap = ent->cap_dirty ? ent->cap_dirty * 2 : 8;
-		struct pool_range *r = realloc(ent->dirty, cap * sizeof(*r));
-		if (!r)
-			return; /* the data is durable already; only a hint is lost */
-		ent->dirty = r;
-		ent->cap_dirty = cap;
-	}
-	ent->dirty[ent->ndirty++] = (struct pool_range){ off, len };
+	struct icache_ent *ent = icache_get(fs, ino, true);
+	/* Without memory the ranges are lost, not the data (already durable);
+	 * their checksums then wait for syncfs or unmount. */
+	if (ent)
+		range_list_add(&ent->dirty, off, len);
 }
 
 static struct nvmpfs_inode *live_file(struct nvfs *fs, uint64_t ino, int *rc)
@@ -99,8 +84,37 @@ void file_update_atime(struct nvfs *fs, struct nvmpfs_inode *inode)
 	tx_commit(&fs->j);
 }
 
-static ssize_t read_locked(struct nvfs *fs, struct nvmpfs_inode *inode,
-			   uint8_t *buf, size_t size, uint64_t off)
+/* Records a bad block of a file and says so in the log. */
+static void report_bad_block(struct nvfs *fs, uint64_t ino, uint64_t lblk,
+			     uint64_t pblk)
+{
+	struct icache_ent *ent = icache_get(fs, ino, true);
+	fs->stats.verify_failures++;
+	nvfs_log(fs, "checksum mismatch: inode %llu, offset %llu, length %u "
+		 "(pool block %llu): reads of it fail with EIO",
+		 (unsigned long long)ino, (unsigned long long)(lblk * BS), BS,
+		 (unsigned long long)pblk);
+	if (ent)
+		range_list_add(&ent->bad, lblk * BS, BS);
+}
+
+/* Checks the blocks of a run a read touches; the first bad one, or -1. */
+static int64_t first_bad_block(struct nvfs *fs, uint64_t ino, uint64_t lblk,
+			       uint64_t pblk, uint64_t n)
+{
+	if (!fs->verify_reads)
+		return -1;
+	for (uint64_t i = 0; i < n; i++)
+		if (csum_check_block(fs, pblk + i) < 0) {
+			report_bad_block(fs, ino, lblk + i, pblk + i);
+			return (int64_t)i;
+		}
+	return -1;
+}
+
+static ssize_t read_locked(struct nvfs *fs, uint64_t ino,
+			   struct nvmpfs_inode *inode, uint8_t *buf,
+			   size_t size, uint64_t off)
 {
 	if (off >= inode->size)
 		return 0;
@@ -113,6 +127,13 @@ static ssize_t read_locked(struct nvfs *fs, struct nvmpfs_inode *inode,
 		uint64_t pblk = bmap_lookup(fs, inode, block_of(pos), &run);
 		uint64_t in_run = run * BS - pos % BS;
 		size_t n = size - done < in_run ? size - done : (size_t)in_run;
+		int64_t bad = pblk ? first_bad_block(fs, ino, block_of(pos), pblk,
+						     blocks_to_cover(pos % BS + n))
+				   : -1;
+		if (bad == 0)
+			return done ? (ssize_t)done : -EIO;
+		if (bad > 0)
+			n = (size_t)((uint64_t)bad * BS - pos % BS); /* up to it */
 		if (pblk)
 			memcpy(buf + done,
 			       (uint8_t *)pool_block(fs->pool, pblk) + pos % BS, n);
@@ -129,11 +150,26 @@ ssize_t nvfs_read(struct nvfs *fs, uint64_t ino, void *buf, size_t size,
 	int rc = 0;
 	pthread_mutex_lock(&fs->lock);
 	struct nvmpfs_inode *inode = live_file(fs, ino, &rc);
-	ssize_t n = inode ? read_locked(fs, inode, buf, size, off) : rc;
+	ssize_t n = inode ? read_locked(fs, ino, inode, buf, size, off) : rc;
 	if (inode)
 		file_update_atime(fs, inode);
 	pthread_mutex_unlock(&fs->lock);
 	return n;
+}
+
+/*
+ * Around an in-place change of n blocks at pblk: the stored checksums are
+ * cleared (and that made durable) before, pending ones computed after.
+ */
+static void change_begin(struct nvfs *fs, uint64_t pblk, uint64_t n)
+{
+	if (csum_begin_change(fs, pblk, n))
+		pool_drain(fs->pool);
+}
+
+static void change_end(struct nvfs *fs, uint64_t pblk, uint64_t n)
+{
+	csum_note_changed(fs, pblk, n);
 }
 
 /* Zeroes the parts of fresh blocks [pblk, pblk+n) outside [from, to). */
@@ -180,10 +216,14 @@ static ssize_t fill_range(struct nvfs *fs, struct nvmpfs_inode *inode,
 		if (fresh)
 			zero_uncovered(fs, pblk, lblk, got, pos, pos + n);
 		uint64_t at = pblk * BS + pos % BS;
+		uint64_t touched = blocks_to_cover(pos % BS + n);
+		if (!fresh)
+			change_begin(fs, pblk, touched);
 		if (buf)
 			pool_copy(fs->pool, at, buf + done, n);
 		else
 			pool_zero(fs->pool, at, n);
+		change_end(fs, pblk, touched);
 		done += n;
 	}
 	return (ssize_t)done;
@@ -238,8 +278,12 @@ static void zero_mapped(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		uint64_t pblk = bmap_lookup(fs, inode, block_of(from), &run);
 		uint64_t in_run = run * BS - from % BS;
 		uint64_t n = to - from < in_run ? to - from : in_run;
-		if (pblk)
+		if (pblk) {
+			uint64_t touched = blocks_to_cover(from % BS + n);
+			change_begin(fs, pblk, touched);
 			pool_zero(fs->pool, pblk * BS + from % BS, n);
+			change_end(fs, pblk, touched);
+		}
 		from += n;
 	}
 }
@@ -314,7 +358,9 @@ int file_truncate(struct nvfs *fs, uint64_t ino, uint64_t size)
 				fs_abort(fs);
 				return rc;
 			}
+			change_begin(fs, pblk, 1);
 			memset(p, 0, tail_end - size);
+			change_end(fs, pblk, 1);
 		}
 		inode->flags |= NVMPFS_IFLAG_TRUNCATING;
 	}

@@ -4,6 +4,7 @@
  * state, and the whole-file-system calls (statfs, syncfs, stats).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,19 @@ bool fs_valid_name(const char *name, size_t len)
 	    (len == 2 && name[0] == '.' && name[1] == '.'))
 		return false;
 	return memchr(name, '/', len) == NULL && memchr(name, '\0', len) == NULL;
+}
+
+void nvfs_log(struct nvfs *fs, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (fs->log)
+		fs->log(msg);
+	else
+		fprintf(stderr, "nvmpfs: %s\n", msg);
 }
 
 void fs_abort(struct nvfs *fs)
@@ -88,6 +102,8 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	pthread_mutex_init(&fs->lock, NULL);
 	fs->read_only = opts->read_only;
 	fs->atime_mode = opts->atime_mode;
+	fs->csum_on = !opts->no_csum;
+	fs->verify_reads = !opts->no_csum && !opts->no_verify;
 	fs->pool = open_pool(pool_path, opts, &report->created, err, errlen);
 	if (!fs->pool)
 		goto fail;
@@ -130,6 +146,7 @@ fail:
 
 static void release_fs(struct nvfs *fs)
 {
+	csum_fini(fs);
 	journal_fini(&fs->j);
 	icache_fini(fs);
 	pool_close(fs->pool);
@@ -144,6 +161,7 @@ void nvfs_unmount(struct nvfs *fs)
 		/* Nobody holds unlinked files any more: free them now. */
 		struct nvfs_mount_report ignored = { 0 };
 		recover_inodes(fs, &ignored);
+		csum_persist_all(fs);
 		pool_drain(fs->pool);
 		fs->sb.state = NVMPFS_STATE_CLEAN;
 		super_store(fs->pool, &fs->sb);
@@ -177,12 +195,9 @@ int nvfs_statfs(struct nvfs *fs, struct statvfs *st)
 	return 0;
 }
 
-int nvfs_syncfs(struct nvfs *fs)
+bool nvfs_checksums_on(struct nvfs *fs)
 {
-	pthread_mutex_lock(&fs->lock);
-	pool_drain(fs->pool);
-	pthread_mutex_unlock(&fs->lock);
-	return 0;
+	return fs->csum_on;
 }
 
 void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st)

@@ -16,6 +16,14 @@
 
 struct dir_index;
 
+/* A growable list of byte ranges; adjacent additions merge. */
+struct range_list {
+	struct pool_range *r;
+	size_t n, cap;
+};
+int range_list_add(struct range_list *l, uint64_t off, uint64_t len);
+void range_list_free(struct range_list *l);
+
 /* In-memory state of an inode that the kernel or an open file holds. */
 struct icache_ent {
 	uint64_t ino;
@@ -27,14 +35,24 @@ struct icache_ent {
 	 * them (already durable: every WRITE is persisted before its reply;
 	 * the sync layer uses them for checksums, verify and the mirror).
 	 */
-	struct pool_range *dirty;
-	size_t ndirty, cap_dirty;
+	struct range_list dirty;
+	struct range_list bad;   /* file ranges that failed verification */
 	struct icache_ent *next; /* hash chain */
 };
 
 struct icache {
 	struct icache_ent **buckets;
 	size_t nbuckets, count;
+};
+
+/* Checksums computed at WRITE time, not yet stored in the pool's table. */
+struct csum_entry {
+	uint64_t pblk;           /* 0: empty */
+	uint64_t sum;
+};
+struct csum_pending {
+	struct csum_entry *tab;
+	size_t cap, count;
 };
 
 struct nvfs {
@@ -50,6 +68,10 @@ struct nvfs {
 	uint64_t inode_hint;
 	struct icache icache;
 	struct nvfs_stats stats;
+	void (*log)(const char *msg); /* where problems are reported */
+	bool csum_on;            /* compute checksums of written blocks */
+	bool verify_reads;       /* check them on read */
+	struct csum_pending pending;
 };
 
 /* ---- alloc.c: the block bitmap ---- */
@@ -84,6 +106,8 @@ void icache_put_if_idle(struct nvfs *fs, struct icache_ent *ent);
 void icache_init(struct icache *ic);
 void icache_fini(struct nvfs *fs);
 void icache_drop_dir_indexes(struct nvfs *fs);
+/* Forgets every file's dirty ranges (after a whole-pool sync point). */
+void icache_clear_dirty(struct nvfs *fs);
 
 /* ---- bmap.c: file block maps ---- */
 /* Physical block of file block lblk, 0 for a hole; *run = contiguous run. */
@@ -132,6 +156,26 @@ typedef int (*dir_visit_cb)(void *arg, const struct nvmpfs_dirent *d,
 int dir_walk(struct nvfs *fs, const struct nvmpfs_inode *dir,
 	     uint64_t from_slot, dir_visit_cb cb, void *arg);
 
+/* ---- csum.c: per-block checksums (see csum.c for the lifecycle) ---- */
+uint64_t csum_of_block(const struct nvfs *fs, uint64_t pblk);
+/* Blocks just allocated or freed: no checksum (flushed, not drained). */
+void csum_forget_blocks(struct nvfs *fs, uint64_t pblk, uint64_t n);
+/*
+ * Before changing blocks in place: clears their stored checksums.
+ * Returns true when something was cleared; the caller must drain before
+ * it stores into the blocks.
+ */
+bool csum_begin_change(struct nvfs *fs, uint64_t pblk, uint64_t n);
+/* After changing blocks: computes their pending checksums. */
+void csum_note_changed(struct nvfs *fs, uint64_t pblk, uint64_t n);
+uint64_t csum_expected(const struct nvfs *fs, uint64_t pblk);
+/* 0 when the block matches, 1 when it has no checksum, -EIO on mismatch. */
+int csum_check_block(const struct nvfs *fs, uint64_t pblk);
+/* Stores a pending checksum in the table (flushed); false if none. */
+bool csum_persist_block(struct nvfs *fs, uint64_t pblk);
+void csum_persist_all(struct nvfs *fs);
+void csum_fini(struct nvfs *fs);
+
 /* ---- file.c: data ---- */
 /* Updates atime per the mount's atime mode (relatime by default). */
 void file_update_atime(struct nvfs *fs, struct nvmpfs_inode *inode);
@@ -141,6 +185,8 @@ int file_truncate(struct nvfs *fs, uint64_t ino, uint64_t size);
 int file_finish_truncate(struct nvfs *fs, uint64_t ino);
 
 /* ---- fs.c ---- */
+void nvfs_log(struct nvfs *fs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Rolls back the open transaction and the in-memory state it touched. */
 void fs_abort(struct nvfs *fs);
 bool fs_valid_name(const char *name, size_t len);

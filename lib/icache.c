@@ -71,15 +71,48 @@ static void icache_remove(struct nvfs *fs, struct icache_ent *ent)
 	if (*pp)
 		*pp = ent->next;
 	dir_index_free(ent->dir);
-	free(ent->dirty);
+	range_list_free(&ent->dirty);
+	range_list_free(&ent->bad);
 	free(ent);
 	ic->count--;
 }
 
 void icache_put_if_idle(struct nvfs *fs, struct icache_ent *ent)
 {
-	if (ent->nlookup == 0 && ent->opens == 0)
+	/* Dirty ranges keep an entry until a sync point retires them. */
+	if (ent->nlookup == 0 && ent->opens == 0 && ent->dirty.n == 0)
 		icache_remove(fs, ent);
+}
+
+int range_list_add(struct range_list *l, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return 0;
+	if (l->n) {
+		struct pool_range *last = &l->r[l->n - 1];
+		if (off >= last->off && off <= last->off + last->len) {
+			if (off + len > last->off + last->len)
+				last->len = off + len - last->off;
+			return 0;
+		}
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct pool_range *r = realloc(l->r, cap * sizeof(*r));
+		if (!r)
+			return -1;
+		l->r = r;
+		l->cap = cap;
+	}
+	l->r[l->n++] = (struct pool_range){ off, len };
+	return 0;
+}
+
+void range_list_free(struct range_list *l)
+{
+	free(l->r);
+	l->r = NULL;
+	l->n = l->cap = 0;
 }
 
 void icache_drop_dir_indexes(struct nvfs *fs)
@@ -92,6 +125,28 @@ void icache_drop_dir_indexes(struct nvfs *fs)
 		}
 }
 
+void icache_clear_dirty(struct nvfs *fs)
+{
+	struct icache *ic = &fs->icache;
+	for (size_t i = 0; i < ic->nbuckets; i++) {
+		struct icache_ent **pp = &ic->buckets[i];
+		while (*pp) {
+			struct icache_ent *e = *pp;
+			e->dirty.n = 0;
+			if (e->nlookup == 0 && e->opens == 0 && !e->dir &&
+			    e->bad.n == 0) {
+				*pp = e->next;
+				range_list_free(&e->dirty);
+				range_list_free(&e->bad);
+				free(e);
+				ic->count--;
+				continue;
+			}
+			pp = &e->next;
+		}
+	}
+}
+
 void icache_fini(struct nvfs *fs)
 {
 	struct icache *ic = &fs->icache;
@@ -100,7 +155,8 @@ void icache_fini(struct nvfs *fs)
 		while (e) {
 			struct icache_ent *next = e->next;
 			dir_index_free(e->dir);
-			free(e->dirty);
+			range_list_free(&e->dirty);
+			range_list_free(&e->bad);
 			free(e);
 			e = next;
 		}

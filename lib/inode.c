@@ -168,7 +168,9 @@ void inode_maybe_reclaim(struct nvfs *fs, uint64_t ino)
 	struct icache_ent *ent = icache_get(fs, ino, false);
 	if (ent && (ent->nlookup || ent->opens))
 		return;
-	if (ent)
+	if (ent) {
+		ent->dirty.n = 0; /* nothing left to sync of a dead file */
 		icache_put_if_idle(fs, ent);
+	}
 	inode_reclaim(fs, ino);
 }

@@ -26,6 +26,8 @@ struct nvfs_ctx {
 
 struct nvfs_mount_opts {
 	bool read_only;
+	bool no_csum;           /* do not checksum written blocks */
+	bool no_verify;         /* do not check checksums on read */
 	bool create;            /* create and format the pool if missing */
 	uint64_t create_size;   /* size of a pool made here */
 	int atime_mode;         /* NVFS_ATIME_* */
@@ -95,6 +97,12 @@ ssize_t nvfs_read(struct nvfs *fs, uint64_t ino, void *buf, size_t size,
 		  uint64_t off);
 ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 		   size_t size, uint64_t off);
+/*
+ * Drops set-user-ID, set-group-ID (when group-executable) and
+ * security.capability, as a write or truncate by an unprivileged caller
+ * must (the kernel leaves it to us: FUSE_CAP_HANDLE_KILLPRIV).
+ */
+int nvfs_kill_priv(struct nvfs *fs, uint64_t ino);
 /* Makes the file's data (and, unless datasync, its metadata) durable. */
 int nvfs_fsync(struct nvfs *fs, uint64_t ino, bool datasync);
 int nvfs_fallocate(struct nvfs *fs, uint64_t ino, int mode, uint64_t off,
@@ -127,12 +135,56 @@ int nvfs_syncfs(struct nvfs *fs);
 
 /* Counters for nvmpfsctl and tests. */
 struct nvfs_stats {
-	uint64_t drains;
-	uint64_t commits;
+	uint64_t drains;          /* persist points of the pool */
+	uint64_t commits;         /* metadata transactions */
 	uint64_t writes;
 	uint64_t bytes_written;
 	uint64_t fsyncs;
+	uint64_t sync_points;     /* fsync, library flushes, syncfs */
+	uint64_t sync_drains;     /* drains issued by sync points */
+	uint64_t ranges_flushed;  /* by sync points */
+	uint64_t bytes_flushed;
+	uint64_t blocks_verified;
+	uint64_t verify_failures;
 };
+
+/* A byte range of a file. */
+struct nvfs_range {
+	uint64_t off;
+	uint64_t len;
+};
+
+#define NVFS_FLUSH_VERIFY (1u << 0) /* read back and check after the drain */
+#define NVFS_FLUSH_CLAMP  (1u << 1) /* cut ranges at EOF instead of failing */
+
+/*
+ * OptimizedFlush of ranges of a file: every range flushed, their pending
+ * checksums stored, one drain.  With NVFS_FLUSH_VERIFY the blocks are then
+ * read back and checked; ranges that fail are written to failed (at most
+ * max_failed, merged) and *nfailed says how many there were.  Errors:
+ * -EINVAL for a range past EOF (unless NVFS_FLUSH_CLAMP) or overflowing,
+ * -EISDIR/-EINVAL for what is not a regular file, -EOPNOTSUPP for verify
+ * on a mount without checksums.
+ */
+int nvfs_flush(struct nvfs *fs, uint64_t ino, const struct nvfs_range *ranges,
+	       size_t count, unsigned flags, struct nvfs_range *failed,
+	       size_t max_failed, size_t *nfailed);
+
+/* Verifies blocks [*lblk, *lblk + max_blocks) of a file; moves *lblk on. */
+struct nvfs_scrub_result {
+	uint64_t blocks_checked;
+	uint64_t blocks_unverified;  /* no checksum recorded */
+	uint64_t mismatches;
+	bool done;                   /* reached the end of the file */
+};
+int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
+	       uint64_t max_blocks, struct nvfs_scrub_result *res);
+
+/* Known bad ranges of a file: copies up to max, returns how many there are. */
+ssize_t nvfs_bad_ranges(struct nvfs *fs, uint64_t ino, struct nvfs_range *out,
+			size_t max);
 void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st);
+/* Whether written blocks get checksums (FlushAndVerify possible). */
+bool nvfs_checksums_on(struct nvfs *fs);
 
 #endif

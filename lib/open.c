@@ -94,22 +94,3 @@ out:
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
-
-int nvfs_fsync(struct nvfs *fs, uint64_t ino, bool datasync)
-{
-	(void)datasync; /* every change is durable before its call returns */
-	pthread_mutex_lock(&fs->lock);
-	struct icache_ent *ent = icache_get(fs, ino, false);
-	int rc = inode_live(fs, ino) ? 0 : -ENOENT;
-	/*
-	 * Writes were persisted as they came; the sync point drains once
-	 * more (covering stores that were flushed by another path) and
-	 * retires the file's dirty ranges.
-	 */
-	pool_drain(fs->pool);
-	if (ent)
-		ent->ndirty = 0;
-	fs->stats.fsyncs++;
-	pthread_mutex_unlock(&fs->lock);
-	return rc;
-}

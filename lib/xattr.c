@@ -249,3 +249,38 @@ int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name)
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
+
+/* Privilege bits a change of content or owner must drop. */
+static uint32_t priv_bits(uint32_t mode)
+{
+	uint32_t bits = mode & S_ISUID;
+	if ((mode & S_ISGID) && (mode & S_IXGRP))
+		bits |= S_ISGID;
+	return bits;
+}
+
+int nvfs_kill_priv(struct nvfs *fs, uint64_t ino)
+{
+	static const char cap[] = "security.capability";
+	pthread_mutex_lock(&fs->lock);
+	struct nvmpfs_inode *inode = inode_live(fs, ino);
+	int rc = inode ? 0 : -ENOENT;
+	struct xrec rec;
+	if (rc == 0 && !fs->read_only && S_ISREG(inode->mode) &&
+	    priv_bits(inode->mode)) {
+		tx_begin(&fs->j);
+		rc = inode_log(fs, inode);
+		if (rc) {
+			fs_abort(fs);
+		} else {
+			inode->mode &= ~priv_bits(inode->mode);
+			inode_touch(inode, false, true);
+			tx_commit(&fs->j);
+		}
+	}
+	if (rc == 0 && !fs->read_only &&
+	    find_rec(xattr_head(fs, inode), cap, &rec))
+		rc = rewrite_set(fs, inode, cap, NULL, NULL, 0);
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}

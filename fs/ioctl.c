@@ -1,0 +1,148 @@
+/*
+ * The ioctls of libnvmpfs and nvmpfsctl (include/nvmpfs.h): each is one
+ * request in, one reply out, translated to one call of the core.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvfs.h"
+#include "nvmpfs.h"
+#include "ops.h"
+
+static void ioctl_flush(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
+			const void *in, size_t in_size)
+{
+	struct nvmpfs_ioc_flush *f = malloc(sizeof(*f));
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(f, in, in_size < sizeof(*f) ? in_size : sizeof(*f));
+	if (in_size < sizeof(*f) || f->count > NVMPFS_MAX_RANGES ||
+	    (f->flags & ~NVMPFS_FLUSH_VERIFY)) {
+		free(f);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	struct nvfs_range ranges[NVMPFS_MAX_RANGES];
+	for (uint32_t i = 0; i < f->count; i++)
+		ranges[i] = (struct nvfs_range){ f->ranges[i].off,
+						 f->ranges[i].len };
+	size_t nfailed = 0;
+	struct nvfs_range failed[NVMPFS_MAX_RANGES];
+	unsigned flags = (f->flags & NVMPFS_FLUSH_VERIFY) ? NVFS_FLUSH_VERIFY : 0;
+	int rc = nvfs_flush(fs, ino, ranges, f->count, flags, failed,
+			    NVMPFS_MAX_RANGES, &nfailed);
+	if (rc) {
+		free(f);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	f->nfailed = (uint32_t)nfailed;
+	for (size_t i = 0; i < nfailed && i < NVMPFS_MAX_RANGES; i++)
+		f->ranges[i] = (struct nvmpfs_range){ failed[i].off,
+						      failed[i].len };
+	fuse_reply_ioctl(req, 0, f, sizeof(*f));
+	free(f);
+}
+
+static void ioctl_attrs(fuse_req_t req, struct nvfs *fs)
+{
+	struct nvmpfs_attributes a = {
+		.optimized_flush_capable = 1,
+		.flush_and_verify_capable = nvfs_checksums_on(fs),
+		.async_flush_capable = 1,
+		.interrupted_store_atomicity = 8,
+		.fundamental_error_range = 4096,
+		.fundamental_error_range_offset = 0,
+		.max_ranges_per_flush = NVMPFS_MAX_RANGES,
+		.mirrored = 0,
+	};
+	fuse_reply_ioctl(req, 0, &a, sizeof(a));
+}
+
+static void ioctl_bad(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino)
+{
+	struct nvmpfs_ioc_bad *b = calloc(1, sizeof(*b));
+	struct nvfs_range r[NVMPFS_MAX_RANGES];
+	if (!b) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t n = nvfs_bad_ranges(fs, ino, r, NVMPFS_MAX_RANGES);
+	if (n < 0) {
+		free(b);
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	b->total = (uint32_t)n;
+	b->count = n < NVMPFS_MAX_RANGES ? (uint32_t)n : NVMPFS_MAX_RANGES;
+	for (uint32_t i = 0; i < b->count; i++)
+		b->ranges[i] = (struct nvmpfs_range){ r[i].off, r[i].len };
+	fuse_reply_ioctl(req, 0, b, sizeof(*b));
+	free(b);
+}
+
+static void ioctl_scrub(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
+			const void *in, size_t in_size)
+{
+	struct nvmpfs_ioc_scrub s;
+	if (in_size < sizeof(s)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(&s, in, sizeof(s));
+	uint64_t next = s.start_block;
+	struct nvfs_scrub_result res;
+	int rc = nvfs_scrub(fs, ino, &next, s.max_blocks ? s.max_blocks : 1024,
+			    &res);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	s.next_block = next;
+	s.blocks_checked = res.blocks_checked;
+	s.blocks_unverified = res.blocks_unverified;
+	s.mismatches = res.mismatches;
+	s.done = res.done;
+	fuse_reply_ioctl(req, 0, &s, sizeof(s));
+}
+
+static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
+{
+	struct nvfs_stats st;
+	nvfs_get_stats(fs, &st);
+	struct nvmpfs_ioc_stats out = {
+		.drains = st.drains, .commits = st.commits, .writes = st.writes,
+		.bytes_written = st.bytes_written, .fsyncs = st.fsyncs,
+		.sync_points = st.sync_points, .sync_drains = st.sync_drains,
+		.ranges_flushed = st.ranges_flushed,
+		.bytes_flushed = st.bytes_flushed,
+		.blocks_verified = st.blocks_verified,
+		.verify_failures = st.verify_failures,
+	};
+	fuse_reply_ioctl(req, 0, &out, sizeof(out));
+}
+
+void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+	      struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+	      size_t in_bufsz, size_t out_bufsz)
+{
+	(void)arg;
+	(void)fi;
+	(void)out_bufsz;
+	struct nvfs *fs = fuse_req_userdata(req);
+	if (flags & FUSE_IOCTL_COMPAT) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	switch (cmd) {
+	case NVMPFS_IOC_FLUSH: ioctl_flush(req, fs, ino, in_buf, in_bufsz); break;
+	case NVMPFS_IOC_ATTRS: ioctl_attrs(req, fs); break;
+	case NVMPFS_IOC_BAD: ioctl_bad(req, fs, ino); break;
+	case NVMPFS_IOC_SCRUB: ioctl_scrub(req, fs, ino, in_buf, in_bufsz); break;
+	case NVMPFS_IOC_STATS: ioctl_stats(req, fs); break;
+	default: fuse_reply_err(req, ENOTTY);
+	}
+}

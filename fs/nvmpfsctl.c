@@ -1,0 +1,349 @@
+/*
+ * nvmpfsctl: statistics, scrub, flush/verify and bad ranges of an nvmpfs
+ * mount, for people (aligned text) and machines (--json).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nvmpfs.h"
+
+static bool json;
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"usage: nvmpfsctl [--json] COMMAND ...\n"
+		"  stats MOUNTPOINT             counters of the mount\n"
+		"  scrub MOUNTPOINT [PATH...]   verify every block's checksum\n"
+		"  flush FILE [OFF:LEN...]      optimized flush (default: whole file)\n"
+		"  verify FILE [OFF:LEN...]     flush and verify; lists failed ranges\n"
+		"  bad FILE                     known bad ranges of a file\n"
+		"  attrs FILE                   NVM.PM.FILE attributes\n");
+}
+
+static int open_target(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "nvmpfsctl: %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+static int ioctl_error(const char *path, const char *what)
+{
+	if (errno == ENOTTY)
+		fprintf(stderr, "nvmpfsctl: %s: not on an nvmpfs mount\n", path);
+	else
+		fprintf(stderr, "nvmpfsctl: %s: %s: %s\n", path, what,
+			strerror(errno));
+	return 2;
+}
+
+static int cmd_stats(const char *mnt)
+{
+	int fd = open_target(mnt, O_RDONLY);
+	if (fd < 0)
+		return 2;
+	struct nvmpfs_ioc_stats s;
+	int rc = ioctl(fd, NVMPFS_IOC_STATS, &s);
+	close(fd);
+	if (rc < 0)
+		return ioctl_error(mnt, "stats");
+	const struct { const char *name; uint64_t v; } f[] = {
+		{ "drains", s.drains }, { "commits", s.commits },
+		{ "writes", s.writes }, { "bytes_written", s.bytes_written },
+		{ "fsyncs", s.fsyncs }, { "sync_points", s.sync_points },
+		{ "sync_drains", s.sync_drains },
+		{ "ranges_flushed", s.ranges_flushed },
+		{ "bytes_flushed", s.bytes_flushed },
+		{ "blocks_verified", s.blocks_verified },
+		{ "verify_failures", s.verify_failures },
+	};
+	size_t n = sizeof(f) / sizeof(f[0]);
+	if (json)
+		putchar('{');
+	for (size_t i = 0; i < n; i++) {
+		if (json)
+			printf("%s\"%s\": %llu", i ? ", " : "", f[i].name,
+			       (unsigned long long)f[i].v);
+		else
+			printf("%-16s %llu\n", f[i].name, (unsigned long long)f[i].v);
+	}
+	if (json)
+		printf("}\n");
+	return 0;
+}
+
+/* ---- scrub ---- */
+
+struct scrub_totals {
+	uint64_t files, bytes_total, bytes_done;
+	uint64_t blocks_checked, blocks_unverified, mismatches;
+	int errors;
+	bool counting, tty;
+};
+static struct scrub_totals tot;
+
+static void show_progress(void)
+{
+	if (!tot.tty || tot.bytes_total == 0)
+		return;
+	unsigned pct = (unsigned)(tot.bytes_done * 100 / tot.bytes_total);
+	int bar = (int)(pct / 4);
+	fprintf(stderr, "\rscrub [%-25.*s] %3u%%  %llu MiB of %llu MiB", bar,
+		"#########################", pct,
+		(unsigned long long)(tot.bytes_done >> 20),
+		(unsigned long long)(tot.bytes_total >> 20));
+}
+
+static void scrub_file(const char *path, const struct stat *st)
+{
+	int fd = open_target(path, O_RDONLY);
+	if (fd < 0) {
+		tot.errors++;
+		return;
+	}
+	struct nvmpfs_ioc_scrub s = { .max_blocks = 4096 };
+	do {
+		if (ioctl(fd, NVMPFS_IOC_SCRUB, &s) < 0) {
+			ioctl_error(path, "scrub");
+			tot.errors++;
+			break;
+		}
+		tot.blocks_checked += s.blocks_checked;
+		tot.blocks_unverified += s.blocks_unverified;
+		tot.mismatches += s.mismatches;
+		if (s.mismatches)
+			fprintf(stderr, "%snvmpfsctl: %s: %llu bad blocks (see "
+				"'nvmpfsctl bad %s')\n", tot.tty ? "\n" : "",
+				path, (unsigned long long)s.mismatches, path);
+		uint64_t done = s.next_block * 4096;
+		uint64_t before = (s.start_block) * 4096;
+		tot.bytes_done += (done < (uint64_t)st->st_size ? done
+								: (uint64_t)st->st_size) -
+				  (before < (uint64_t)st->st_size ? before
+								  : (uint64_t)st->st_size);
+		s.start_block = s.next_block;
+		show_progress();
+	} while (!s.done);
+	close(fd);
+	tot.files++;
+}
+
+static int visit(const char *path, const struct stat *st, int type,
+		 struct FTW *ftw)
+{
+	(void)ftw;
+	if (type != FTW_F || !S_ISREG(st->st_mode))
+		return 0;
+	if (tot.counting)
+		tot.bytes_total += (uint64_t)st->st_size;
+	else
+		scrub_file(path, st);
+	return 0;
+}
+
+static int cmd_scrub(int argc, char **argv)
+{
+	tot.tty = isatty(STDERR_FILENO);
+	for (int pass = 0; pass < 2; pass++) {
+		tot.counting = pass == 0;
+		for (int i = 1; i < argc; i++)
+			if (nftw(argv[i], visit, 32, FTW_PHYS | FTW_MOUNT) < 0) {
+				fprintf(stderr, "nvmpfsctl: %s: %s\n", argv[i],
+					strerror(errno));
+				return 2;
+			}
+	}
+	if (tot.tty)
+		fputc('\n', stderr);
+	if (json)
+		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
+		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
+		       "\"errors\": %d}\n", (unsigned long long)tot.files,
+		       (unsigned long long)tot.bytes_done,
+		       (unsigned long long)tot.blocks_checked,
+		       (unsigned long long)tot.blocks_unverified,
+		       (unsigned long long)tot.mismatches, tot.errors);
+	else
+		printf("scrub: %llu files, %llu bytes, %llu blocks checked, %llu "
+		       "without checksum, %llu mismatches\n",
+		       (unsigned long long)tot.files,
+		       (unsigned long long)tot.bytes_done,
+		       (unsigned long long)tot.blocks_checked,
+		       (unsigned long long)tot.blocks_unverified,
+		       (unsigned long long)tot.mismatches);
+	return tot.errors ? 2 : tot.mismatches ? 1 : 0;
+}
+
+/* ---- flush, verify, bad ranges ---- */
+
+static int parse_ranges(int fd, int argc, char **argv, struct nvmpfs_range *r,
+			size_t *count)
+{
+	*count = 0;
+	if (argc == 0) {
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return -1;
+		r[0] = (struct nvmpfs_range){ 0, (uint64_t)st.st_size };
+		*count = 1;
+		return 0;
+	}
+	if (argc > NVMPFS_MAX_RANGES) {
+		fprintf(stderr, "nvmpfsctl: at most %d ranges\n", NVMPFS_MAX_RANGES);
+		return -1;
+	}
+	for (int i = 0; i < argc; i++) {
+		unsigned long long off, len;
+		char extra;
+		if (sscanf(argv[i], "%llu:%llu%c", &off, &len, &extra) != 2) {
+			fprintf(stderr, "nvmpfsctl: '%s': a range is OFFSET:LENGTH\n",
+				argv[i]);
+			return -1;
+		}
+		r[(*count)++] = (struct nvmpfs_range){ off, len };
+	}
+	return 0;
+}
+
+static void print_ranges(const char *label, const struct nvmpfs_range *r,
+			 size_t n, size_t total)
+{
+	if (json) {
+		printf("{\"%s\": [", label);
+		for (size_t i = 0; i < n; i++)
+			printf("%s{\"offset\": %llu, \"length\": %llu}", i ? ", " : "",
+			       (unsigned long long)r[i].off,
+			       (unsigned long long)r[i].len);
+		printf("], \"total\": %zu}\n", total);
+		return;
+	}
+	printf("%s: %zu\n", label, total);
+	for (size_t i = 0; i < n; i++)
+		printf("  offset %llu length %llu\n", (unsigned long long)r[i].off,
+		       (unsigned long long)r[i].len);
+}
+
+static int cmd_flush(int argc, char **argv, bool verify)
+{
+	int fd = open_target(argv[1], O_RDONLY);
+	if (fd < 0)
+		return 2;
+	struct nvmpfs_range r[NVMPFS_MAX_RANGES], failed[NVMPFS_MAX_RANGES];
+	size_t count, nfailed = 0;
+	int rc = parse_ranges(fd, argc - 2, argv + 2, r, &count);
+	if (rc == 0)
+		rc = verify ? nvmpfs_optimized_flush_and_verify(
+				      fd, r, count, failed, NVMPFS_MAX_RANGES, &nfailed)
+			    : nvmpfs_optimized_flush(fd, r, count);
+	int saved = errno;
+	close(fd);
+	if (rc < 0) {
+		errno = saved;
+		return ioctl_error(argv[1], verify ? "verify" : "flush");
+	}
+	if (verify)
+		print_ranges("failed_ranges", failed,
+			     nfailed < NVMPFS_MAX_RANGES ? nfailed : NVMPFS_MAX_RANGES,
+			     nfailed);
+	else if (json)
+		printf("{\"flushed_ranges\": %zu}\n", count);
+	return nfailed ? 1 : 0;
+}
+
+static int cmd_bad(const char *path)
+{
+	int fd = open_target(path, O_RDONLY);
+	if (fd < 0)
+		return 2;
+	struct nvmpfs_range r[NVMPFS_MAX_RANGES];
+	ssize_t n = nvmpfs_bad_ranges(fd, r, NVMPFS_MAX_RANGES);
+	close(fd);
+	if (n < 0)
+		return ioctl_error(path, "bad ranges");
+	print_ranges("bad_ranges", r, n < NVMPFS_MAX_RANGES ? (size_t)n
+							    : NVMPFS_MAX_RANGES,
+		     (size_t)n);
+	return n ? 1 : 0;
+}
+
+static int cmd_attrs(const char *path)
+{
+	int fd = open_target(path, O_RDONLY);
+	if (fd < 0)
+		return 2;
+	struct nvmpfs_attributes a;
+	int rc = nvmpfs_get_attributes(fd, &a);
+	close(fd);
+	if (rc < 0)
+		return ioctl_error(path, "attributes");
+	const struct { const char *name; uint32_t v; } f[] = {
+		{ "optimized_flush_capable", a.optimized_flush_capable },
+		{ "flush_and_verify_capable", a.flush_and_verify_capable },
+		{ "async_flush_capable", a.async_flush_capable },
+		{ "interrupted_store_atomicity", a.interrupted_store_atomicity },
+		{ "fundamental_error_range", a.fundamental_error_range },
+		{ "fundamental_error_range_offset", a.fundamental_error_range_offset },
+		{ "max_ranges_per_flush", a.max_ranges_per_flush },
+		{ "mirrored", a.mirrored },
+	};
+	size_t n = sizeof(f) / sizeof(f[0]);
+	for (size_t i = 0; i < n; i++) {
+		if (json)
+			printf("%s\"%s\": %u", i ? ", " : "{", f[i].name, f[i].v);
+		else
+			printf("%-32s %u\n", f[i].name, f[i].v);
+	}
+	if (json)
+		printf("}\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "nvmpfsctl: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= i;
+	argv += i;
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[0];
+	if (strcmp(cmd, "stats") == 0 && argc == 2)
+		return cmd_stats(argv[1]);
+	if (strcmp(cmd, "scrub") == 0)
+		return argc == 2 ? cmd_scrub(argc, argv) : cmd_scrub(argc - 1, argv + 1);
+	if (strcmp(cmd, "flush") == 0)
+		return cmd_flush(argc, argv, false);
+	if (strcmp(cmd, "verify") == 0)
+		return cmd_flush(argc, argv, true);
+	if (strcmp(cmd, "bad") == 0 && argc == 2)
+		return cmd_bad(argv[1]);
+	if (strcmp(cmd, "attrs") == 0 && argc == 2)
+		return cmd_attrs(argv[1]);
+	fprintf(stderr, "nvmpfsctl: unknown command or wrong arguments: %s\n", cmd);
+	usage(stderr);
+	return 2;
+}
