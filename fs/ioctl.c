@@ -121,6 +121,7 @@ static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
 		.bytes_flushed = st.bytes_flushed,
 		.blocks_verified = st.blocks_verified,
 		.verify_failures = st.verify_failures,
+		.sync_ns = st.sync_ns,
 	};
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }

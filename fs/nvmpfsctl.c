@@ -67,6 +67,7 @@ static int cmd_stats(const char *mnt)
 		{ "bytes_flushed", s.bytes_flushed },
 		{ "blocks_verified", s.blocks_verified },
 		{ "verify_failures", s.verify_failures },
+		{ "sync_ns", s.sync_ns },
 	};
 	size_t n = sizeof(f) / sizeof(f[0]);
 	if (json)

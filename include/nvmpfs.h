@@ -100,7 +100,8 @@ struct nvmpfs_ioc_stats {
 	uint64_t bytes_flushed;
 	uint64_t blocks_verified;
 	uint64_t verify_failures;
-	uint64_t reserved[5];
+	uint64_t sync_ns;         /* daemon time inside sync points */
+	uint64_t reserved[4];
 };
 
 #define NVMPFS_IOC_FLUSH  _IOWR(NVMPFS_IOC_MAGIC, 1, struct nvmpfs_ioc_flush)

@@ -10,10 +10,12 @@
  *     in the middle of the change leaves an unverified block, never a
  *     false mismatch;
  *   - each WRITE computes the new checksum from the pool right after the
- *     copy and keeps it in memory (pending);
- *   - the sync point (fsync, the library's flush calls, syncfs, unmount)
- *     stores the pending checksums into the table, in the same drain as
- *     the data flush.
+ *     copy and keeps it in memory (pending) until its data is durable;
+ *   - then (csum_settle, at the end of the call, after its last drain) the
+ *     checksum is stored in the table and flushed, but not drained: the
+ *     next drain -- at the latest the sync point's one drain -- makes it
+ *     durable.  A crash before that leaves the word 0 or the right value,
+ *     never a checksum of data that did not reach the media.
  *
  * Reads compare a block against its pending or stored checksum.
  */
@@ -190,14 +192,21 @@ bool csum_persist_block(struct nvfs *fs, uint64_t pblk)
 void csum_persist_all(struct nvfs *fs)
 {
 	struct csum_pending *p = &fs->pending;
+	if (p->count == 0)
+		return;
 	for (size_t i = 0; i < p->cap; i++) {
 		if (!p->tab[i].pblk)
 			continue;
 		uint64_t *w = table_word(fs, p->tab[i].pblk);
 		*w = p->tab[i].sum;
 		pool_flush_ptr(fs->pool, w, sizeof(*w));
+		p->tab[i].pblk = 0;
 	}
-	free(p->tab);
-	p->tab = NULL;
-	p->cap = p->count = 0;
+	p->count = 0;
+	if (p->cap > (1u << 16)) {
+		/* A big write grew the map; do not keep that memory. */
+		free(p->tab);
+		p->tab = NULL;
+		p->cap = 0;
+	}
 }

@@ -258,6 +258,7 @@ ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 		inode->size = off + (uint64_t)n;
 	inode_touch(inode, true, true);
 	tx_commit(&fs->j); /* one drain: data, map and size together */
+	csum_persist_all(fs);
 	file_note_dirty(fs, ino, off, (uint64_t)n);
 	fs->stats.writes++;
 	fs->stats.bytes_written += (uint64_t)n;
@@ -367,6 +368,7 @@ int file_truncate(struct nvfs *fs, uint64_t ino, uint64_t size)
 	inode->size = size;
 	inode_touch(inode, true, true);
 	tx_commit(&fs->j);
+	csum_persist_all(fs);
 	if (!shrink)
 		return 0;
 	return file_finish_truncate(fs, ino);
@@ -491,6 +493,7 @@ int nvfs_fallocate(struct nvfs *fs, uint64_t ino, int mode, uint64_t off,
 	}
 	if (rc == 0)
 		file_note_dirty(fs, ino, off, len);
+	csum_persist_all(fs); /* every path above ended with a drain */
 out:
 	pthread_mutex_unlock(&fs->lock);
 	return rc;

@@ -2,17 +2,27 @@
  * Sync points: OptimizedFlush (many ranges, one drain), FlushAndVerify,
  * scrub, and the bad-range list.
  *
- * Every WRITE is already durable when it is answered; a sync point flushes
- * the ranges once more (stores made through a direct mapping reach the
- * pool without a WRITE), stores the blocks' pending checksums, and issues
- * one drain for all of it.
+ * Every WRITE is already flushed and drained when it is answered (see
+ * DESIGN.md, "Durability points"), so the data of a sync point's ranges is
+ * durable before it starts; what the sync point adds is the batch: the
+ * blocks' pending checksums stored, one drain for all of them, then the
+ * verify.  (Stores that reach the pool without a WRITE -- a future direct
+ * mapping -- would be flushed here as well.)
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs.h"
 
 #define BS NVMPFS_BLOCK_SIZE
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int check_ranges(const struct nvmpfs_inode *inode,
 			const struct nvfs_range *ranges, size_t count,
@@ -28,7 +38,7 @@ static int check_ranges(const struct nvmpfs_inode *inode,
 	return 0;
 }
 
-/* Flushes one file range and stores its blocks' checksums (no drain). */
+/* Stores the checksums of one file range's blocks (flushed, no drain). */
 static void flush_range(struct nvfs *fs, const struct nvmpfs_inode *inode,
 			uint64_t off, uint64_t end)
 {
@@ -38,13 +48,9 @@ static void flush_range(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		uint64_t pblk = bmap_lookup(fs, inode, lblk, &run);
 		if (run > last - lblk)
 			run = last - lblk;
-		if (pblk) {
-			uint64_t from = lblk * BS > off ? lblk * BS : off;
-			uint64_t to = (lblk + run) * BS < end ? (lblk + run) * BS : end;
-			pool_flush(fs->pool, pblk * BS + (from - lblk * BS), to - from);
+		if (pblk)
 			for (uint64_t i = 0; i < run; i++)
 				csum_persist_block(fs, pblk + i);
-		}
 		lblk += run;
 	}
 }
@@ -95,7 +101,9 @@ static int flush_locked(struct nvfs *fs, uint64_t ino,
 			end = inode->size;
 		if (ranges[i].off >= end)
 			continue;
-		flush_range(fs, inode, ranges[i].off, end);
+		/* Normally nothing is pending here (calls settle their own). */
+		if (fs->pending.count)
+			flush_range(fs, inode, ranges[i].off, end);
 		fs->stats.ranges_flushed++;
 		fs->stats.bytes_flushed += end - ranges[i].off;
 	}
@@ -117,8 +125,18 @@ int nvfs_flush(struct nvfs *fs, uint64_t ino, const struct nvfs_range *ranges,
 {
 	struct range_list bad = { 0 };
 	pthread_mutex_lock(&fs->lock);
+	uint64_t t0 = now_ns();
 	int rc = flush_locked(fs, ino, ranges, count, flags, &bad);
+	fs->stats.sync_ns += now_ns() - t0;
 	pthread_mutex_unlock(&fs->lock);
+	if (rc == 0) {
+		/* The ranges are synced: they are dirty no more. */
+		pthread_mutex_lock(&fs->lock);
+		struct icache_ent *ent = icache_get(fs, ino, false);
+		for (size_t i = 0; ent && i < count; i++)
+			range_list_subtract(&ent->dirty, ranges[i].off, ranges[i].len);
+		pthread_mutex_unlock(&fs->lock);
+	}
 	if (nfailed)
 		*nfailed = bad.n;
 	for (size_t i = 0; i < bad.n && i < max_failed; i++)
@@ -133,6 +151,7 @@ int nvfs_fsync(struct nvfs *fs, uint64_t ino, bool datasync)
 	 * differ in nothing but the counter. */
 	(void)datasync;
 	pthread_mutex_lock(&fs->lock);
+	uint64_t t0 = now_ns();
 	fs->stats.fsyncs++;
 	struct icache_ent *ent = icache_get(fs, ino, false);
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
@@ -149,6 +168,7 @@ int nvfs_fsync(struct nvfs *fs, uint64_t ino, bool datasync)
 		fs->stats.sync_points++;
 		fs->stats.sync_drains++;
 	}
+	fs->stats.sync_ns += now_ns() - t0;
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }

@@ -23,6 +23,8 @@ struct range_list {
 };
 int range_list_add(struct range_list *l, uint64_t off, uint64_t len);
 void range_list_free(struct range_list *l);
+/* Removes [off, off+len) from every range of the list. */
+void range_list_subtract(struct range_list *l, uint64_t off, uint64_t len);
 
 /* In-memory state of an inode that the kernel or an open file holds. */
 struct icache_ent {
@@ -173,6 +175,10 @@ uint64_t csum_expected(const struct nvfs *fs, uint64_t pblk);
 int csum_check_block(const struct nvfs *fs, uint64_t pblk);
 /* Stores a pending checksum in the table (flushed); false if none. */
 bool csum_persist_block(struct nvfs *fs, uint64_t pblk);
+/*
+ * Stores every pending checksum (flushed, durable at the next drain).
+ * Call only once the data they cover is durable: at the end of a call.
+ */
 void csum_persist_all(struct nvfs *fs);
 void csum_fini(struct nvfs *fs);
 

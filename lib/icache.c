@@ -108,6 +108,34 @@ int range_list_add(struct range_list *l, uint64_t off, uint64_t len)
 	return 0;
 }
 
+void range_list_subtract(struct range_list *l, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+	for (size_t i = 0; i < l->n;) {
+		struct pool_range *r = &l->r[i];
+		uint64_t r_end = r->off + r->len;
+		if (end <= r->off || off >= r_end) {
+			i++;
+			continue;
+		}
+		if (off > r->off && end < r_end) {
+			/* A hole in the middle: keep the head, add the tail. */
+			r->len = off - r->off;
+			range_list_add(l, end, r_end - end);
+			i++;
+		} else if (off > r->off) {
+			r->len = off - r->off;
+			i++;
+		} else if (end < r_end) {
+			r->len = r_end - end;
+			r->off = end;
+			i++;
+		} else {
+			l->r[i] = l->r[--l->n]; /* wholly covered */
+		}
+	}
+}
+
 void range_list_free(struct range_list *l)
 {
 	free(l->r);

@@ -146,6 +146,7 @@ struct nvfs_stats {
 	uint64_t bytes_flushed;
 	uint64_t blocks_verified;
 	uint64_t verify_failures;
+	uint64_t sync_ns;         /* time spent inside sync points */
 };
 
 /* A byte range of a file. */
