@@ -185,6 +185,26 @@ static void zero_uncovered(struct nvfs *fs, uint64_t pblk, uint64_t lblk,
 }
 
 /*
+ * A write that keeps part of a block must not fold damaged bytes into the
+ * block's new checksum: such a block is checked first (whole-block writes
+ * need no check, they replace everything and so heal a bad block).
+ */
+static bool kept_part_is_bad(struct nvfs *fs, uint64_t pblk, uint64_t pos,
+			     uint64_t n)
+{
+	if (!fs->csum_on)
+		return false;
+	uint64_t first = pos % BS, last_end = (pos % BS + n) % BS;
+	uint64_t nblocks = blocks_to_cover(pos % BS + n);
+	if (first && csum_check_block(fs, pblk) < 0)
+		return true;
+	if (last_end && (nblocks > 1 || !first) &&
+	    csum_check_block(fs, pblk + nblocks - 1) < 0)
+		return true;
+	return false;
+}
+
+/*
  * Maps and fills [off, off+len) from buf (or with zeros when buf is NULL).
  * Returns bytes done (maybe short at ENOSPC) or a negative errno if none.
  */
@@ -217,6 +237,8 @@ static ssize_t fill_range(struct nvfs *fs, struct nvmpfs_inode *inode,
 			zero_uncovered(fs, pblk, lblk, got, pos, pos + n);
 		uint64_t at = pblk * BS + pos % BS;
 		uint64_t touched = blocks_to_cover(pos % BS + n);
+		if (!fresh && kept_part_is_bad(fs, pblk, pos, n))
+			return done ? (ssize_t)done : -EIO;
 		if (!fresh)
 			change_begin(fs, pblk, touched);
 		if (buf)
@@ -227,6 +249,16 @@ static ssize_t fill_range(struct nvfs *fs, struct nvmpfs_inode *inode,
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+/* Whole blocks just rewritten are bad no more. */
+static void forget_healed(struct nvfs *fs, uint64_t ino, uint64_t off,
+			  uint64_t len)
+{
+	struct icache_ent *ent = icache_get(fs, ino, false);
+	uint64_t from = blocks_to_cover(off) * BS, to = (off + len) / BS * BS;
+	if (ent && ent->bad.n && from < to)
+		range_list_subtract(&ent->bad, from, to - from);
 }
 
 ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
@@ -260,6 +292,7 @@ ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 	tx_commit(&fs->j); /* one drain: data, map and size together */
 	csum_persist_all(fs);
 	file_note_dirty(fs, ino, off, (uint64_t)n);
+	forget_healed(fs, ino, off, (uint64_t)n);
 	fs->stats.writes++;
 	fs->stats.bytes_written += (uint64_t)n;
 	rc = (int)n;

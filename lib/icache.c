@@ -79,8 +79,11 @@ static void icache_remove(struct nvfs *fs, struct icache_ent *ent)
 
 void icache_put_if_idle(struct nvfs *fs, struct icache_ent *ent)
 {
-	/* Dirty ranges keep an entry until a sync point retires them. */
-	if (ent->nlookup == 0 && ent->opens == 0 && ent->dirty.n == 0)
+	/*
+	 * A file nobody holds can get no fsync, and its checksums are
+	 * stored already: its dirty ranges can go with the entry.
+	 */
+	if (ent->nlookup == 0 && ent->opens == 0)
 		icache_remove(fs, ent);
 }
 
