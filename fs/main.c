@@ -28,6 +28,7 @@ static void usage(void)
 	       "  -o noatime|relatime|strictatime   access time updates\n"
 	       "  -o csum=off       no checksums of written blocks\n"
 	       "  -o verify=off     do not check checksums on read\n"
+	       "  -o noacl          no POSIX ACLs\n"
 	       "  -o allow_other, default_permissions, fsname=, subtype= ...\n"
 	       "\n"
 	       "See nvmpfs(8).\n");
@@ -87,6 +88,7 @@ static int run(const struct daemon_opts *o, const char *pool)
 		.atime_mode = o->atime_mode,
 		.no_csum = o->no_csum,
 		.no_verify = o->no_verify,
+		.no_acl = o->no_acl,
 	};
 	struct nvfs *fs;
 	struct nvfs_mount_report report;

@@ -56,12 +56,21 @@ static void reply_status(fuse_req_t req, int rc)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
 	conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/*
 	 * We drop set-ID bits ourselves, which spares the kernel a
 	 * GETXATTR of security.capability before every WRITE.
 	 */
+	/*
+	 * POSIX ACLs: the kernel enforces them; we store them, keep them in
+	 * step with the mode, and apply default ACLs or the umask ourselves.
+	 */
+	struct nvfs *fs = userdata;
+	unsigned acl_caps = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+	if ((conn->capable & acl_caps) == acl_caps && !nvfs_acls_disabled(fs)) {
+		conn->want |= acl_caps;
+		nvfs_enable_acls(fs);
+	}
 	/* nvmpfsctl asks for statistics on the mount's root directory. */
 	if (conn->capable & FUSE_CAP_IOCTL_DIR)
 		conn->want |= FUSE_CAP_IOCTL_DIR;

@@ -79,6 +79,10 @@ static int take_option(struct daemon_opts *o, const char *opt)
 		o->no_verify = strcmp(opt, "verify=off") == 0;
 		return 0;
 	}
+	if (strcmp(opt, "acl") == 0 || strcmp(opt, "noacl") == 0) {
+		o->no_acl = strcmp(opt, "noacl") == 0;
+		return 0;
+	}
 	if (strcmp(opt, "strictatime") == 0) {
 		o->atime_mode = NVFS_ATIME_STRICT;
 		return 0;

@@ -14,7 +14,7 @@ struct daemon_opts {
 	bool foreground, debug, single_thread, show_help, show_version;
 	int atime_mode;
 	bool read_only;
-	bool no_csum, no_verify;
+	bool no_csum, no_verify, no_acl;
 	bool fsname_given;
 	char *kernel_opts;       /* comma-separated, passed to libfuse */
 };

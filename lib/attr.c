@@ -83,6 +83,8 @@ int nvfs_setattr(struct nvfs *fs, uint64_t ino, const struct stat *attr,
 		} else {
 			apply_attrs(inode, attr, to_set);
 			tx_commit(&fs->j);
+			if ((to_set & NVFS_SET_MODE) && fs->acl_on)
+				rc = xattr_acl_chmod(fs, inode);
 		}
 	}
 	if (rc == 0)

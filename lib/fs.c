@@ -103,6 +103,7 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	fs->read_only = opts->read_only;
 	fs->atime_mode = opts->atime_mode;
 	fs->csum_on = !opts->no_csum;
+	fs->acl_disabled = opts->no_acl;
 	fs->verify_reads = !opts->no_csum && !opts->no_verify;
 	fs->pool = open_pool(pool_path, opts, &report->created, err, errlen);
 	if (!fs->pool)
@@ -193,6 +194,18 @@ int nvfs_statfs(struct nvfs *fs, struct statvfs *st)
 		st->f_flag |= ST_RDONLY;
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
+}
+
+bool nvfs_acls_disabled(struct nvfs *fs)
+{
+	return fs->acl_disabled;
+}
+
+void nvfs_enable_acls(struct nvfs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->acl_on = true;
+	pthread_mutex_unlock(&fs->lock);
 }
 
 bool nvfs_checksums_on(struct nvfs *fs)

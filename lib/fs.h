@@ -71,6 +71,8 @@ struct nvfs {
 	struct icache icache;
 	struct nvfs_stats stats;
 	void (*log)(const char *msg); /* where problems are reported */
+	bool acl_on;             /* POSIX ACLs: the kernel enforces, we keep */
+	bool acl_disabled;       /* mounted with noacl */
 	bool csum_on;            /* compute checksums of written blocks */
 	bool verify_reads;       /* check them on read */
 	struct csum_pending pending;
@@ -189,6 +191,17 @@ void file_note_dirty(struct nvfs *fs, uint64_t ino, uint64_t off, uint64_t len);
 int file_truncate(struct nvfs *fs, uint64_t ino, uint64_t size);
 /* Finishes an interrupted truncate (mount). */
 int file_finish_truncate(struct nvfs *fs, uint64_t ino);
+
+/* ---- xattr.c: for ACLs (acl.c holds the ACL logic) ---- */
+/* Copies an attribute's value; -ENODATA, -ERANGE. */
+ssize_t xattr_find(struct nvfs *fs, const struct nvmpfs_inode *inode,
+		   const char *name, void *value, size_t size);
+/* The inherited ACLs of a new inode, inside the caller's transaction. */
+int xattr_init_acls(struct nvfs *fs, struct nvmpfs_inode *inode,
+		    const void *access, size_t access_size, const void *dflt,
+		    size_t dflt_size);
+/* After a chmod: the access ACL follows the mode (its own transaction). */
+int xattr_acl_chmod(struct nvfs *fs, struct nvmpfs_inode *inode);
 
 /* ---- fs.c ---- */
 void nvfs_log(struct nvfs *fs, const char *fmt, ...)

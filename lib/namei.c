@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "acl.h"
 #include "fs.h"
 
 /* Counts a kernel reference taken by a reply that returns an entry. */
@@ -108,6 +109,37 @@ static void inherit(const struct nvmpfs_inode *dir, const struct nvfs_ctx *ctx,
 	}
 }
 
+/* The ACLs a new inode gets from its directory's default ACL. */
+struct inherited {
+	uint8_t access[ACL_MAX_SIZE], dflt[ACL_MAX_SIZE];
+	size_t access_size, dflt_size;
+};
+
+/*
+ * With ACLs on, the kernel leaves the umask to us: a directory's default
+ * ACL replaces it (POSIX.1e), otherwise it applies.  Symlinks get neither.
+ */
+static void inherit_acls(struct nvfs *fs, const struct nvmpfs_inode *dir,
+			 const struct nvfs_ctx *ctx, mode_t *mode,
+			 struct inherited *acl)
+{
+	acl->access_size = acl->dflt_size = 0;
+	if (!fs->acl_on || S_ISLNK(*mode))
+		return;
+	ssize_t n = xattr_find(fs, dir, ACL_XATTR_DEFAULT, acl->dflt,
+			       sizeof(acl->dflt));
+	if (n < 0 || !acl_valid(acl->dflt, (size_t)n)) {
+		*mode &= ~(mode_t)(ctx->umask & 0777);
+		return;
+	}
+	uint32_t m = *mode;
+	if (acl_inherit(acl->dflt, (size_t)n, &m, acl->access))
+		acl->access_size = (size_t)n;
+	*mode = m;
+	if (S_ISDIR(*mode))
+		acl->dflt_size = (size_t)n;
+}
+
 /*
  * Makes an inode of `mode` named `name` in parent, inside the caller's
  * transaction.  *inode_out points at the new inode.
@@ -118,12 +150,19 @@ static int create_inode(struct nvfs *fs, const struct nvfs_ctx *ctx,
 			struct nvmpfs_inode **inode_out)
 {
 	gid_t gid;
+	struct inherited acl;
 	inherit(dir, ctx, &mode, &gid);
+	inherit_acls(fs, dir, ctx, &mode, &acl);
 	uint64_t ino;
 	int rc = inode_alloc(fs, mode, ctx->uid, gid, &ino);
 	if (rc)
 		return rc;
 	struct nvmpfs_inode *inode = inode_get(fs, ino);
+	rc = xattr_init_acls(fs, inode, acl.access_size ? acl.access : NULL,
+			     acl.access_size, acl.dflt_size ? acl.dflt : NULL,
+			     acl.dflt_size);
+	if (rc)
+		return rc;
 	if ((rc = inode_log(fs, dir)))
 		return rc;
 	rc = dir_add(fs, parent, name, strlen(name), ino, mode_to_dtype(mode));

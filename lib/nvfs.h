@@ -28,6 +28,7 @@ struct nvfs_mount_opts {
 	bool read_only;
 	bool no_csum;           /* do not checksum written blocks */
 	bool no_verify;         /* do not check checksums on read */
+	bool no_acl;            /* refuse POSIX ACLs (mount -o noacl) */
 	bool create;            /* create and format the pool if missing */
 	uint64_t create_size;   /* size of a pool made here */
 	int atime_mode;         /* NVFS_ATIME_* */
@@ -185,6 +186,14 @@ int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
 ssize_t nvfs_bad_ranges(struct nvfs *fs, uint64_t ino, struct nvfs_range *out,
 			size_t max);
 void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st);
+/*
+ * Turns on POSIX ACLs: system.posix_acl_* attributes are kept, new inodes
+ * inherit default ACLs, and the caller's umask (nvfs_ctx) is applied here
+ * (the FUSE layer calls it when the kernel agrees to FUSE_CAP_POSIX_ACL
+ * and FUSE_CAP_DONT_MASK).
+ */
+void nvfs_enable_acls(struct nvfs *fs);
+bool nvfs_acls_disabled(struct nvfs *fs);
 /* Whether written blocks get checksums (FlushAndVerify possible). */
 bool nvfs_checksums_on(struct nvfs *fs);
 

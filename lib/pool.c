@@ -191,6 +191,27 @@ void pool_flush_ptr(struct pool *pool, const void *p, uint64_t len)
 	pool_flush(pool, pool_off(pool, p), len);
 }
 
+/*
+ * Copies so that every aligned 8-byte word of the destination is written
+ * by one 8-byte store: a crash leaves each such word old or new, never
+ * torn (the interrupted-store atomicity nvmpfs promises).  libpmem's
+ * copies keep it for real PM; this is the copy of the msync path.
+ */
+static void copy_keeping_words(uint8_t *dst, const uint8_t *src, uint64_t len)
+{
+	while (len && ((uintptr_t)dst & 7)) {
+		*dst++ = *src++;
+		len--;
+	}
+	for (; len >= 8; len -= 8, dst += 8, src += 8) {
+		uint64_t word;
+		memcpy(&word, src, 8);
+		*(volatile uint64_t *)dst = word;
+	}
+	while (len--)
+		*dst++ = *src++;
+}
+
 void pool_copy(struct pool *pool, uint64_t off, const void *src, uint64_t len)
 {
 	if (len == 0)
@@ -198,7 +219,7 @@ void pool_copy(struct pool *pool, uint64_t off, const void *src, uint64_t len)
 	if (pool->is_pmem)
 		pmem_memcpy_nodrain(pool->base + off, src, len);
 	else
-		memcpy(pool->base + off, src, len);
+		copy_keeping_words(pool->base + off, src, len);
 	remember_range(pool, off, len);
 }
 

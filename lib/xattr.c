@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "acl.h"
 #include "fs.h"
 
 #define XATTR_ROOM (NVMPFS_BLOCK_SIZE - sizeof(struct nvmpfs_xattr_head))
@@ -87,14 +88,13 @@ static size_t put_rec(uint8_t *p, const char *name, size_t nl,
 }
 
 /*
- * Writes the inode's attribute set minus `skip` plus (name, value) when
- * value is given, into a fresh block, and swings the pointer.
+ * Builds in buf the inode's attribute set minus `skip`, plus (name, value)
+ * when name is given.  *used gets the bytes of records.
  */
-static int rewrite_set(struct nvfs *fs, struct nvmpfs_inode *inode,
-		       const char *skip, const char *name, const void *value,
-		       size_t size)
+static int build_set(struct nvfs *fs, const struct nvmpfs_inode *inode,
+		     const char *skip, const char *name, const void *value,
+		     size_t size, uint8_t *buf, size_t *used_out)
 {
-	uint8_t buf[NVMPFS_BLOCK_SIZE];
 	struct nvmpfs_xattr_head *nh = (void *)buf;
 	uint8_t *p = (uint8_t *)(nh + 1);
 	size_t used = 0, skip_len = skip ? strlen(skip) : 0;
@@ -116,15 +116,21 @@ static int rewrite_set(struct nvfs *fs, struct nvmpfs_inode *inode,
 	}
 	nh->magic = NVMPFS_XATTR_MAGIC;
 	nh->used = (uint32_t)used;
+	*used_out = used;
+	return 0;
+}
 
-	tx_begin(&fs->j);
+/* Puts a built set in a fresh block and swings the pointer (inside a tx). */
+static int store_set(struct nvfs *fs, struct nvmpfs_inode *inode,
+		     const uint8_t *buf, size_t used)
+{
 	int rc = inode_log(fs, inode);
 	uint64_t old = inode->xattr_block, blk = 0, got;
 	if (rc == 0 && used > 0) {
 		rc = alloc_run(fs, fs->alloc_hint, 1, &blk, &got);
 		if (rc == 0) {
 			pool_copy(fs->pool, blk * NVMPFS_BLOCK_SIZE, buf,
-				  sizeof(*nh) + used);
+				  sizeof(struct nvmpfs_xattr_head) + used);
 			inode->blocks++;
 		}
 	}
@@ -132,21 +138,113 @@ static int rewrite_set(struct nvfs *fs, struct nvmpfs_inode *inode,
 		rc = alloc_free(fs, old, 1);
 		inode->blocks--;
 	}
+	if (rc)
+		return rc;
+	inode->xattr_block = blk;
+	inode_touch(inode, false, true);
+	return 0;
+}
+
+/* One transaction: the new set, and the new mode bits when given. */
+static int rewrite_set(struct nvfs *fs, struct nvmpfs_inode *inode,
+		       const char *skip, const char *name, const void *value,
+		       size_t size, const uint32_t *new_mode)
+{
+	uint8_t buf[NVMPFS_BLOCK_SIZE];
+	size_t used;
+	int rc = build_set(fs, inode, skip, name, value, size, buf, &used);
+	if (rc)
+		return rc;
+	tx_begin(&fs->j);
+	rc = store_set(fs, inode, buf, used);
 	if (rc) {
 		fs_abort(fs);
 		return rc;
 	}
-	inode->xattr_block = blk;
-	inode_touch(inode, false, true);
+	if (new_mode)
+		inode->mode = (inode->mode & ~0777u) | (*new_mode & 0777u);
 	tx_commit(&fs->j);
 	return 0;
 }
 
-static int check_name(const char *name, const struct nvmpfs_inode *inode)
+int xattr_init_acls(struct nvfs *fs, struct nvmpfs_inode *inode,
+		    const void *access, size_t access_size, const void *dflt,
+		    size_t dflt_size)
+{
+	uint8_t buf[NVMPFS_BLOCK_SIZE];
+	struct nvmpfs_xattr_head *nh = (void *)buf;
+	uint8_t *p = (uint8_t *)(nh + 1);
+	size_t used = 0;
+	if (access)
+		used += put_rec(p + used, ACL_XATTR_ACCESS,
+				strlen(ACL_XATTR_ACCESS), access, access_size);
+	if (dflt)
+		used += put_rec(p + used, ACL_XATTR_DEFAULT,
+				strlen(ACL_XATTR_DEFAULT), dflt, dflt_size);
+	if (used == 0)
+		return 0;
+	nh->magic = NVMPFS_XATTR_MAGIC;
+	nh->used = (uint32_t)used;
+	return store_set(fs, inode, buf, used);
+}
+
+ssize_t xattr_find(struct nvfs *fs, const struct nvmpfs_inode *inode,
+		   const char *name, void *value, size_t size)
+{
+	struct xrec rec;
+	if (!find_rec(xattr_head(fs, inode), name, &rec))
+		return -ENODATA;
+	if (rec.value_len > size)
+		return -ERANGE;
+	memcpy(value, rec.value, rec.value_len);
+	return (ssize_t)rec.value_len;
+}
+
+int xattr_acl_chmod(struct nvfs *fs, struct nvmpfs_inode *inode)
+{
+	uint8_t acl[ACL_MAX_SIZE];
+	ssize_t n = xattr_find(fs, inode, ACL_XATTR_ACCESS, acl, sizeof(acl));
+	if (n < 0 || !acl_valid(acl, (size_t)n))
+		return 0;
+	acl_chmod(acl, (size_t)n, inode->mode);
+	return rewrite_set(fs, inode, ACL_XATTR_ACCESS, ACL_XATTR_ACCESS, acl,
+			   (size_t)n, NULL);
+}
+
+static bool is_acl_name(const char *name)
+{
+	return strcmp(name, ACL_XATTR_ACCESS) == 0 ||
+	       strcmp(name, ACL_XATTR_DEFAULT) == 0;
+}
+
+/*
+ * Setting an ACL: validated; an access ACL also sets the group, owner and
+ * other bits of the mode, and one that says no more than the mode is not
+ * kept (as on Linux).
+ */
+static int set_acl(struct nvfs *fs, struct nvmpfs_inode *inode,
+		   const char *name, const void *value, size_t size)
+{
+	if (!acl_valid(value, size))
+		return -EINVAL;
+	if (strcmp(name, ACL_XATTR_DEFAULT) == 0)
+		return S_ISDIR(inode->mode)
+			       ? rewrite_set(fs, inode, name, name, value, size, NULL)
+			       : -EACCES;
+	uint32_t mode = acl_mode_bits(value, size);
+	if (acl_is_minimal(value, size))
+		return rewrite_set(fs, inode, name, NULL, NULL, 0, &mode);
+	return rewrite_set(fs, inode, name, name, value, size, &mode);
+}
+
+static int check_name(const struct nvfs *fs, const char *name,
+		      const struct nvmpfs_inode *inode)
 {
 	size_t len = strlen(name);
 	if (len == 0 || len > 255)
 		return -ERANGE;
+	if (is_acl_name(name))
+		return fs->acl_on ? 0 : -EOPNOTSUPP;
 	if (!known_namespace(name))
 		return -EOPNOTSUPP;
 	/* As on Linux: user attributes only on files and directories. */
@@ -163,7 +261,7 @@ int nvfs_setxattr(struct nvfs *fs, uint64_t ino, const char *name,
 		return -E2BIG;
 	pthread_mutex_lock(&fs->lock);
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	int rc = inode ? check_name(name, inode) : -ENOENT;
+	int rc = inode ? check_name(fs, name, inode) : -ENOENT;
 	struct xrec rec;
 	if (rc == 0 && fs->read_only)
 		rc = -EROFS;
@@ -173,8 +271,11 @@ int nvfs_setxattr(struct nvfs *fs, uint64_t ino, const char *name,
 			rc = -EEXIST;
 		else if ((flags & XATTR_REPLACE) && !exists)
 			rc = -ENODATA;
+		else if (is_acl_name(name))
+			rc = set_acl(fs, inode, name, value, size);
 		else
-			rc = rewrite_set(fs, inode, name, name, value, size);
+			rc = rewrite_set(fs, inode, name, name, value, size,
+					 NULL);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
@@ -185,7 +286,7 @@ ssize_t nvfs_getxattr(struct nvfs *fs, uint64_t ino, const char *name,
 {
 	pthread_mutex_lock(&fs->lock);
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	ssize_t rc = inode ? check_name(name, inode) : -ENOENT;
+	ssize_t rc = inode ? check_name(fs, name, inode) : -ENOENT;
 	struct xrec rec;
 	if (rc == -EPERM)
 		rc = -ENODATA;
@@ -234,7 +335,7 @@ int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name)
 {
 	pthread_mutex_lock(&fs->lock);
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	int rc = inode ? check_name(name, inode) : -ENOENT;
+	int rc = inode ? check_name(fs, name, inode) : -ENOENT;
 	struct xrec rec;
 	if (rc == -EPERM)
 		rc = -ENODATA;
@@ -244,7 +345,7 @@ int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name)
 		if (!find_rec(xattr_head(fs, inode), name, &rec))
 			rc = -ENODATA;
 		else
-			rc = rewrite_set(fs, inode, name, NULL, NULL, 0);
+			rc = rewrite_set(fs, inode, name, NULL, NULL, 0, NULL);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
@@ -280,7 +381,7 @@ int nvfs_kill_priv(struct nvfs *fs, uint64_t ino)
 	}
 	if (rc == 0 && !fs->read_only &&
 	    find_rec(xattr_head(fs, inode), cap, &rec))
-		rc = rewrite_set(fs, inode, cap, NULL, NULL, 0);
+		rc = rewrite_set(fs, inode, cap, NULL, NULL, 0, NULL);
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
