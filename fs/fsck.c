@@ -8,6 +8,18 @@
 /* Exit codes as e2fsck's, which fsck(8) and scripts know. */
 enum { EXIT_CLEAN = 0, EXIT_FIXED = 1, EXIT_LEFT = 4, EXIT_OPERATIONAL = 8 };
 
+/* A progress line on a terminal, for pools big enough to wait for. */
+static void show_progress(int pass, const char *name, uint64_t done,
+			  uint64_t total)
+{
+	if (total < 262144)
+		return;
+	fprintf(stderr, "\rfsck.nvmpfs: pass %d/3 (%s): %3llu%%", pass, name,
+		(unsigned long long)(done * 100 / total));
+	if (done == total)
+		fputc('\n', stderr);
+}
+
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: fsck.nvmpfs [-n|-y|-p] [-v] POOL\n"
@@ -36,6 +48,8 @@ int main(int argc, char **argv)
 		return EXIT_OPERATIONAL;
 	}
 	const char *path = argv[optind];
+	if (isatty(STDERR_FILENO))
+		opts.progress = show_progress;
 	struct check_result res;
 	char err[512];
 	if (check_pool(path, &opts, stdout, &res, err, sizeof(err)) < 0) {

@@ -210,11 +210,19 @@ static void check_inode(struct checker *c, uint64_t ino,
 	}
 }
 
+/* Reports progress every 64k inodes of a pass. */
+static void tick(struct checker *c, int pass, const char *name, uint64_t ino)
+{
+	if (c->opts->progress && (ino % 65536 == 0 || ino + 1 == c->fs.sb.inode_count))
+		c->opts->progress(pass, name, ino + 1, c->fs.sb.inode_count);
+}
+
 static void pass_inodes(struct checker *c)
 {
 	for (uint64_t b = 0; b < c->fs.sb.data_start; b++)
 		seen_test_and_set(c, b);
 	for (uint64_t ino = NVMPFS_ROOT_INO; ino < c->fs.sb.inode_count; ino++) {
+		tick(c, 1, "inodes and block maps", ino);
 		struct nvmpfs_inode *inode = inode_get(&c->fs, ino);
 		if (inode->mode)
 			check_inode(c, ino, inode);
@@ -326,6 +334,7 @@ static void check_dir(struct checker *c, uint64_t dino,
 static void pass_dirs(struct checker *c)
 {
 	for (uint64_t ino = NVMPFS_ROOT_INO; ino < c->fs.sb.inode_count; ino++) {
+		tick(c, 2, "directories", ino);
 		struct nvmpfs_inode *inode = inode_get(&c->fs, ino);
 		if (S_ISDIR(inode->mode) && inode->mode)
 			check_dir(c, ino, inode);
@@ -379,6 +388,7 @@ static void check_links(struct checker *c, uint64_t ino,
 static void pass_links(struct checker *c)
 {
 	for (uint64_t ino = NVMPFS_ROOT_INO; ino < c->fs.sb.inode_count; ino++) {
+		tick(c, 3, "link counts", ino);
 		struct nvmpfs_inode *inode = inode_get(&c->fs, ino);
 		if (inode->mode) {
 			c->res->inodes_used++;

@@ -9,6 +9,9 @@
 struct check_opts {
 	bool repair;    /* fix what is wrong (else look only) */
 	bool verbose;
+	/* Called now and then: pass (1..4), its name, done of total. */
+	void (*progress)(int pass, const char *name, uint64_t done,
+			 uint64_t total);
 };
 
 struct check_result {

@@ -38,12 +38,13 @@ int nvfs_lookup(struct nvfs *fs, uint64_t parent, const char *name,
 	int rc = 0;
 	uint64_t ino = 0;
 	struct dir_hit hit;
+	/* "." of any inode: how the kernel finds an inode from a file handle. */
 	if (!dir)
 		rc = -ENOENT;
-	else if (!S_ISDIR(dir->mode))
-		rc = -ENOTDIR;
 	else if (strcmp(name, ".") == 0)
 		ino = parent;
+	else if (!S_ISDIR(dir->mode))
+		rc = -ENOTDIR;
 	else if (strcmp(name, "..") == 0)
 		ino = dir->parent ? dir->parent : NVMPFS_ROOT_INO;
 	else if ((rc = dir_find(fs, parent, name, len, &hit)) == 0)
