@@ -497,10 +497,19 @@ int check_pool(const char *path, const struct check_opts *opts, FILE *out,
 	if (rc == 0) {
 		res->inode_count = c.fs.sb.inode_count - 1;
 		res->block_count = c.fs.sb.block_count - c.fs.sb.data_start;
-		pass_inodes(&c);
-		pass_dirs(&c);
-		pass_links(&c);
-		pass_bitmap(&c);
+		static const char *const names[] = {
+			"inodes and block maps", "directory entries",
+			"link counts and parents", "block bitmap" };
+		void (*const passes[])(struct checker *) = {
+			pass_inodes, pass_dirs, pass_links, pass_bitmap };
+		for (int i = 0; i < 4; i++) {
+			uint64_t before = res->found;
+			passes[i](&c);
+			if (opts->verbose)
+				fprintf(out, "pass %d (%s): %llu problems\n", i + 1,
+					names[i],
+					(unsigned long long)(res->found - before));
+		}
 		if (opts->repair && (c.changed || c.fs.sb.state != NVMPFS_STATE_CLEAN) &&
 		    res->found == res->fixed) {
 			pool_drain(c.fs.pool);
