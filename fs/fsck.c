@@ -14,7 +14,7 @@ static void show_progress(int pass, const char *name, uint64_t done,
 {
 	if (total < 262144)
 		return;
-	fprintf(stderr, "\rfsck.nvmpfs: pass %d/3 (%s): %3llu%%", pass, name,
+	fprintf(stderr, "\rfsck.nvmpfs: pass %d/4 (%s): %3llu%%", pass, name,
 		(unsigned long long)(done * 100 / total));
 	if (done == total)
 		fputc('\n', stderr);
