@@ -37,12 +37,20 @@ static bool valid_block(const struct nvfs *fs, uint64_t blk)
 	return blk >= fs->sb.data_start && blk < fs->sb.block_count;
 }
 
+/* A map a damaged pool could hold: read as empty, refuse to change. */
+static bool map_is_sane(const struct nvmpfs_inode *inode)
+{
+	return inode->map_height <= NVMPFS_MAP_MAX_HEIGHT &&
+	       (inode->map_root != 0) == (inode->map_height != 0);
+}
+
 uint64_t bmap_lookup(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		     uint64_t lblk, uint64_t *run)
 {
 	if (run)
 		*run = 1;
-	if (lblk >= capacity(inode->map_height) || !inode->map_root)
+	if (!map_is_sane(inode) || lblk >= capacity(inode->map_height) ||
+	    !inode->map_root)
 		return 0;
 	uint64_t blk = inode->map_root;
 	for (unsigned level = inode->map_height - 1;; level--) {
@@ -126,6 +134,8 @@ static int leaf_for(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t lblk,
 int bmap_map(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t lblk,
 	     uint64_t want, uint64_t *pblk, uint64_t *got, bool *fresh)
 {
+	if (!map_is_sane(inode))
+		return -EIO;
 	int rc = inode_log(fs, inode);
 	if (rc)
 		return rc;
@@ -247,6 +257,8 @@ static int punch_node(struct nvfs *fs, struct nvmpfs_inode *inode,
 int bmap_punch(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t first,
 	       uint64_t last)
 {
+	if (!map_is_sane(inode))
+		return -EIO;
 	if (!inode->map_root || first > last)
 		return 0;
 	uint64_t cap = capacity(inode->map_height);
@@ -296,7 +308,7 @@ uint64_t bmap_next(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		   uint64_t lblk, bool want_data)
 {
 	uint64_t cap = capacity(inode->map_height);
-	if (!inode->map_root || lblk >= cap)
+	if (!map_is_sane(inode) || !inode->map_root || lblk >= cap)
 		return want_data ? UINT64_MAX : lblk;
 	uint64_t found = next_in_node(fs, inode->map_root, inode->map_height - 1,
 				      0, lblk, want_data);

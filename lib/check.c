@@ -319,7 +319,7 @@ static unsigned check_entry(struct checker *c, uint64_t dino,
 static void check_dir(struct checker *c, uint64_t dino,
 		      const struct nvmpfs_inode *dir)
 {
-	uint64_t nblocks = dir->size / NVMPFS_BLOCK_SIZE;
+	uint64_t nblocks = dir_blocks(&c->fs, dir);
 	for (uint64_t b = 0; b < nblocks; b++) {
 		uint64_t pblk = bmap_lookup(&c->fs, dir, b, NULL);
 		if (!pblk)

@@ -174,7 +174,7 @@ static int index_build(struct nvfs *fs, const struct nvmpfs_inode *dir,
 		dir_index_free(idx);
 		return -ENOMEM;
 	}
-	uint64_t nblocks = dir->size / NVMPFS_BLOCK_SIZE;
+	uint64_t nblocks = dir_blocks(fs, dir);
 	int rc = grow_blocks(idx, nblocks);
 	for (uint64_t b = 0; rc == 0 && b < nblocks; b++) {
 		uint64_t pblk = bmap_lookup(fs, dir, b, NULL);
@@ -409,7 +409,7 @@ bool dir_is_empty(struct nvfs *fs, uint64_t dino)
 int dir_walk(struct nvfs *fs, const struct nvmpfs_inode *dir,
 	     uint64_t from_slot, dir_visit_cb cb, void *arg)
 {
-	uint64_t nblocks = dir->size / NVMPFS_BLOCK_SIZE;
+	uint64_t nblocks = dir_blocks(fs, dir);
 	for (uint64_t b = from_slot / NVMPFS_SLOTS_PER_BLOCK; b < nblocks; b++) {
 		uint64_t pblk = bmap_lookup(fs, dir, b, NULL);
 		if (!pblk)

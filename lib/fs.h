@@ -210,6 +210,14 @@ void nvfs_log(struct nvfs *fs, const char *fmt, ...)
 void fs_abort(struct nvfs *fs);
 bool fs_valid_name(const char *name, size_t len);
 
+/* Blocks of a directory, bounded so a damaged size cannot run away. */
+static inline uint64_t dir_blocks(const struct nvfs *fs,
+				  const struct nvmpfs_inode *dir)
+{
+	uint64_t n = dir->size / NVMPFS_BLOCK_SIZE;
+	return n < fs->sb.block_count ? n : fs->sb.block_count;
+}
+
 static inline unsigned mode_to_dtype(uint32_t mode)
 {
 	return (mode >> 12) & 15;
