@@ -111,6 +111,7 @@ static int run(const struct daemon_opts *o, const char *pool)
 		goto out_signals;
 	}
 	fuse_daemonize(o->foreground);
+	nvfs_populate(fs);
 	rc = serve(se, o) == 0 ? 0 : 1;
 	fuse_session_unmount(se);
 out_signals:

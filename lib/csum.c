@@ -25,10 +25,15 @@
 
 #include "fs.h"
 
+uint64_t csum_of_buffer(const void *block)
+{
+	uint64_t h = XXH3_64bits(block, NVMPFS_BLOCK_SIZE);
+	return h ? h : 1; /* 0 is reserved for "none" */
+}
+
 uint64_t csum_of_block(const struct nvfs *fs, uint64_t pblk)
 {
-	uint64_t h = XXH3_64bits(pool_block(fs->pool, pblk), NVMPFS_BLOCK_SIZE);
-	return h ? h : 1; /* 0 is reserved for "none" */
+	return csum_of_buffer(pool_block(fs->pool, pblk));
 }
 
 static uint64_t *table_word(const struct nvfs *fs, uint64_t pblk)
@@ -152,6 +157,12 @@ bool csum_begin_change(struct nvfs *fs, uint64_t pblk, uint64_t n)
 		}
 	}
 	return marked;
+}
+
+void csum_note_sum(struct nvfs *fs, uint64_t pblk, uint64_t sum)
+{
+	if (fs->csum_on)
+		pending_put(&fs->pending, pblk, sum);
 }
 
 void csum_note_changed(struct nvfs *fs, uint64_t pblk, uint64_t n)

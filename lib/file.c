@@ -185,6 +185,36 @@ static void zero_uncovered(struct nvfs *fs, uint64_t pblk, uint64_t lblk,
 }
 
 /*
+ * Checksums of the blocks a copy touched.  Whole blocks are hashed from
+ * the caller's buffer, still in the CPU cache, rather than read back from
+ * the pool just written with non-temporal stores; partly written blocks
+ * are hashed from the pool.
+ */
+static void note_sums(struct nvfs *fs, uint64_t pblk, uint64_t nblocks,
+		      uint64_t pos, uint64_t n, const uint8_t *src)
+{
+	static uint64_t zero_sum;
+	if (!fs->csum_on)
+		return;
+	uint64_t base = pos / BS * BS; /* file offset of block pblk */
+	for (uint64_t i = 0; i < nblocks; i++) {
+		uint64_t start = base + i * BS;
+		bool whole = start >= pos && start + BS <= pos + n;
+		if (!whole) {
+			csum_note_changed(fs, pblk + i, 1);
+		} else if (src) {
+			csum_note_sum(fs, pblk + i, csum_of_buffer(src + (start - pos)));
+		} else {
+			if (!zero_sum) {
+				static const uint8_t zeros[BS];
+				zero_sum = csum_of_buffer(zeros);
+			}
+			csum_note_sum(fs, pblk + i, zero_sum);
+		}
+	}
+}
+
+/*
  * A write that keeps part of a block must not fold damaged bytes into the
  * block's new checksum: such a block is checked first (whole-block writes
  * need no check, they replace everything and so heal a bad block).
@@ -245,7 +275,7 @@ static ssize_t fill_range(struct nvfs *fs, struct nvmpfs_inode *inode,
 			pool_copy(fs->pool, at, buf + done, n);
 		else
 			pool_zero(fs->pool, at, n);
-		change_end(fs, pblk, touched);
+		note_sums(fs, pblk, touched, pos, n, buf ? buf + done : NULL);
 		done += n;
 	}
 	return (ssize_t)done;

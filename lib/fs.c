@@ -171,6 +171,11 @@ void nvfs_unmount(struct nvfs *fs)
 	release_fs(fs);
 }
 
+void nvfs_populate(struct nvfs *fs)
+{
+	pool_populate(fs->pool);
+}
+
 void nvfs_abandon(struct nvfs *fs)
 {
 	release_fs(fs);

@@ -162,6 +162,10 @@ int dir_walk(struct nvfs *fs, const struct nvmpfs_inode *dir,
 
 /* ---- csum.c: per-block checksums (see csum.c for the lifecycle) ---- */
 uint64_t csum_of_block(const struct nvfs *fs, uint64_t pblk);
+/* The checksum of 4 KiB of memory (never 0). */
+uint64_t csum_of_buffer(const void *block);
+/* A block's new checksum, computed by the caller from the data it wrote. */
+void csum_note_sum(struct nvfs *fs, uint64_t pblk, uint64_t sum);
 /* Blocks just allocated or freed: no checksum (flushed, not drained). */
 void csum_forget_blocks(struct nvfs *fs, uint64_t pblk, uint64_t n);
 /*

@@ -50,6 +50,8 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	       char *err, size_t errlen);
 /* Flushes everything, marks the pool clean, closes it. */
 void nvfs_unmount(struct nvfs *fs);
+/* Maps the whole pool now (after daemonizing); see pool_populate. */
+void nvfs_populate(struct nvfs *fs);
 /* Forgets the pool without marking it clean (tests: simulate a kill). */
 void nvfs_abandon(struct nvfs *fs);
 

@@ -9,6 +9,8 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "pool.h"
@@ -101,6 +103,9 @@ static int map_pool(struct pool *pool, char *err, size_t errlen)
 	bool writable = !pool->read_only || pool->private_map;
 	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
 	int flags = pool->private_map ? MAP_PRIVATE : MAP_SHARED;
+	struct statfs sfs;
+	pool->in_memory = fstatfs(pool->fd, &sfs) == 0 &&
+			  sfs.f_type == TMPFS_MAGIC;
 	void *p = mmap(NULL, pool->size, prot, flags, pool->fd, 0);
 	if (p == MAP_FAILED) {
 		snprintf(err, errlen, "%s: cannot map pool: %s", pool->path,
@@ -136,6 +141,17 @@ struct pool *pool_open(const char *path, const struct pool_open_opts *opts,
 fail:
 	pool_close(pool);
 	return NULL;
+}
+
+int pool_populate(struct pool *pool)
+{
+	if (!pool->in_memory || pool->private_map)
+		return 0;
+#ifdef MADV_POPULATE_WRITE
+	return madvise(pool->base, pool->size, MADV_POPULATE_WRITE);
+#else
+	return 0;
+#endif
 }
 
 void pool_close(struct pool *pool)

@@ -42,6 +42,7 @@ struct pool {
 	bool read_only;
 	bool private_map;
 	bool created;           /* pool_open made the file */
+	bool in_memory;         /* on tmpfs: PM emulation */
 	/* Ranges flushed since the last drain (for msync and the hook). */
 	struct pool_range *pending;
 	size_t npending, cap_pending;
@@ -99,6 +100,13 @@ void pool_zero(struct pool *pool, uint64_t off, uint64_t len);
 void pool_drain(struct pool *pool);
 /* Flush + drain of one range. */
 void pool_persist(struct pool *pool, uint64_t off, uint64_t len);
+
+/*
+ * Maps every page of an in-memory pool now, as PM would be mapped, so no
+ * write pays a page fault.  Page tables of shared mappings are not copied
+ * by fork: call it in the process that serves requests.
+ */
+int pool_populate(struct pool *pool);
 
 void pool_set_hook(struct pool *pool, pool_persist_hook hook, void *arg);
 
