@@ -61,6 +61,7 @@ static struct fuse_session *start_session(const struct daemon_opts *o,
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
 	struct fuse_session *se =
 		fuse_session_new(&args, &nvmpfs_ops, sizeof(nvmpfs_ops), fs);
+	fuse_opt_free_args(&args);
 	free(opts);
 	return se;
 }

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,19 +277,36 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
-/* A per-thread buffer for reads, kept between requests. */
+/*
+ * A per-thread buffer for reads, kept between requests and freed when
+ * libfuse retires the worker thread.
+ */
+static pthread_key_t read_buffer_key;
+static pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
+
+struct read_buffer {
+	size_t cap;
+	char data[];
+};
+
+static void make_read_buffer_key(void)
+{
+	pthread_key_create(&read_buffer_key, free);
+}
+
 static void *read_buffer(size_t size)
 {
-	static __thread void *buf;
-	static __thread size_t cap;
-	if (size > cap) {
-		void *p = realloc(buf, size);
-		if (!p)
+	pthread_once(&read_buffer_once, make_read_buffer_key);
+	struct read_buffer *rb = pthread_getspecific(read_buffer_key);
+	if (!rb || rb->cap < size) {
+		struct read_buffer *grown = realloc(rb, sizeof(*rb) + size);
+		if (!grown)
 			return NULL;
-		buf = p;
-		cap = size;
+		grown->cap = size;
+		rb = grown;
+		pthread_setspecific(read_buffer_key, rb);
 	}
-	return buf;
+	return rb->data;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
