@@ -235,6 +235,16 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 				      newname, nflags));
 }
 
+/*
+ * Only this mount changes the data, so the page cache stays valid across
+ * opens -- but reads it serves never reach us, and access times are kept
+ * here: the cache is kept only on noatime mounts.
+ */
+static int keep_cache(struct nvfs *fs)
+{
+	return nvfs_atime_mode(fs) == NVFS_ATIME_NOATIME;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int rc = nvfs_open(fs_of(req), ino, fi->flags);
@@ -242,8 +252,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	/* Only this mount changes the data: the page cache stays valid. */
-	fi->keep_cache = 1;
+	fi->keep_cache = keep_cache(fs_of(req));
 	fuse_reply_open(req, fi);
 }
 
@@ -269,7 +278,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		.attr_timeout = CACHE_SECONDS,
 		.entry_timeout = CACHE_SECONDS,
 	};
-	fi->keep_cache = 1;
+	fi->keep_cache = keep_cache(fs);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* The caller went away: drop what the reply would have held. */
 		nvfs_release(fs, st.st_ino);

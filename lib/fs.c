@@ -201,6 +201,11 @@ int nvfs_statfs(struct nvfs *fs, struct statvfs *st)
 	return 0;
 }
 
+int nvfs_atime_mode(struct nvfs *fs)
+{
+	return fs->atime_mode;
+}
+
 bool nvfs_acls_disabled(struct nvfs *fs)
 {
 	return fs->acl_disabled;

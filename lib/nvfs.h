@@ -196,6 +196,8 @@ void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st);
  */
 void nvfs_enable_acls(struct nvfs *fs);
 bool nvfs_acls_disabled(struct nvfs *fs);
+/* The mount's NVFS_ATIME_* mode. */
+int nvfs_atime_mode(struct nvfs *fs);
 /* Whether written blocks get checksums (FlushAndVerify possible). */
 bool nvfs_checksums_on(struct nvfs *fs);
 
