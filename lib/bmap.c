@@ -38,10 +38,12 @@ static bool valid_block(const struct nvfs *fs, uint64_t blk)
 }
 
 /* A map a damaged pool could hold: read as empty, refuse to change. */
-static bool map_is_sane(const struct nvmpfs_inode *inode)
+static bool map_is_sane(const struct nvfs *fs, const struct nvmpfs_inode *inode)
 {
-	return inode->map_height <= NVMPFS_MAP_MAX_HEIGHT &&
-	       (inode->map_root != 0) == (inode->map_height != 0);
+	if (inode->map_height > NVMPFS_MAP_MAX_HEIGHT ||
+	    (inode->map_root != 0) != (inode->map_height != 0))
+		return false;
+	return !inode->map_root || valid_block(fs, inode->map_root);
 }
 
 uint64_t bmap_lookup(struct nvfs *fs, const struct nvmpfs_inode *inode,
@@ -49,7 +51,7 @@ uint64_t bmap_lookup(struct nvfs *fs, const struct nvmpfs_inode *inode,
 {
 	if (run)
 		*run = 1;
-	if (!map_is_sane(inode) || lblk >= capacity(inode->map_height) ||
+	if (!map_is_sane(fs, inode) || lblk >= capacity(inode->map_height) ||
 	    !inode->map_root)
 		return 0;
 	uint64_t blk = inode->map_root;
@@ -63,7 +65,8 @@ uint64_t bmap_lookup(struct nvfs *fs, const struct nvmpfs_inode *inode,
 			if (run && blk) {
 				uint64_t n = 1;
 				while (idx + n < NVMPFS_MAP_FANOUT &&
-				       node[idx + n] == blk + n)
+				       node[idx + n] == blk + n &&
+				       valid_block(fs, blk + n))
 					n++;
 				*run = n;
 			}
@@ -134,7 +137,7 @@ static int leaf_for(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t lblk,
 int bmap_map(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t lblk,
 	     uint64_t want, uint64_t *pblk, uint64_t *got, bool *fresh)
 {
-	if (!map_is_sane(inode))
+	if (!map_is_sane(fs, inode))
 		return -EIO;
 	int rc = inode_log(fs, inode);
 	if (rc)
@@ -151,8 +154,11 @@ int bmap_map(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t lblk,
 	if (want > limit)
 		want = limit;
 	if (leaf[idx]) {
+		if (!valid_block(fs, leaf[idx]))
+			return -EIO; /* a damaged map: never write through it */
 		uint64_t n = 1;
-		while (n < want && leaf[idx + n] == leaf[idx] + n)
+		while (n < want && leaf[idx + n] == leaf[idx] + n &&
+		       valid_block(fs, leaf[idx + n]))
 			n++;
 		*pblk = leaf[idx];
 		*got = n;
@@ -257,7 +263,7 @@ static int punch_node(struct nvfs *fs, struct nvmpfs_inode *inode,
 int bmap_punch(struct nvfs *fs, struct nvmpfs_inode *inode, uint64_t first,
 	       uint64_t last)
 {
-	if (!map_is_sane(inode))
+	if (!map_is_sane(fs, inode))
 		return -EIO;
 	if (!inode->map_root || first > last)
 		return 0;
@@ -308,7 +314,7 @@ uint64_t bmap_next(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		   uint64_t lblk, bool want_data)
 {
 	uint64_t cap = capacity(inode->map_height);
-	if (!map_is_sane(inode) || !inode->map_root || lblk >= cap)
+	if (!map_is_sane(fs, inode) || !inode->map_root || lblk >= cap)
 		return want_data ? UINT64_MAX : lblk;
 	uint64_t found = next_in_node(fs, inode->map_root, inode->map_height - 1,
 				      0, lblk, want_data);

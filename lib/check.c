@@ -24,6 +24,8 @@ struct checker {
 	uint32_t *refs;          /* directory entries naming each inode */
 	uint32_t *subdirs;       /* directories inside each directory */
 	uint64_t *found_parent;  /* the directory naming each directory */
+	uint64_t *queue;         /* directories reached, to be read */
+	uint64_t queue_len;
 	bool changed;
 };
 
@@ -125,18 +127,24 @@ static bool valid_type(uint32_t mode)
 static void check_xattr_block(struct checker *c, uint64_t ino,
 			      struct nvmpfs_inode *inode, struct map_walk *w)
 {
-	if (!inode->xattr_block)
+	uint64_t blk = inode->xattr_block;
+	if (!blk)
 		return;
-	const struct nvmpfs_xattr_head *h = NULL;
-	bool ok = claim(w, inode->xattr_block, "xattr block");
-	if (ok) {
-		h = pool_block(c->fs.pool, inode->xattr_block);
-		ok = h->magic == NVMPFS_XATTR_MAGIC &&
-		     h->used <= NVMPFS_BLOCK_SIZE - sizeof(*h);
-		if (!ok)
-			problem(c, c->opts->repair, "inode %llu: xattr block "
-				"%llu is damaged", (unsigned long long)ino,
-				(unsigned long long)inode->xattr_block);
+	const struct nvmpfs_xattr_head *h =
+		in_data(c, blk) ? pool_block(c->fs.pool, blk) : NULL;
+	bool intact = h && h->magic == NVMPFS_XATTR_MAGIC &&
+		      h->used <= NVMPFS_BLOCK_SIZE - sizeof(*h);
+	bool ok;
+	if (intact) {
+		ok = claim(w, blk, "xattr block");
+	} else {
+		problem(c, c->opts->repair, "inode %llu: xattr block %llu is "
+			"damaged", (unsigned long long)ino,
+			(unsigned long long)blk);
+		/* Looking only: count it as held, so nothing else cascades. */
+		if (!c->opts->repair && h)
+			claim(w, blk, "xattr block");
+		ok = false;
 	}
 	if (!ok && c->opts->repair) {
 		inode->xattr_block = 0;
@@ -217,26 +225,35 @@ static void tick(struct checker *c, int pass, const char *name, uint64_t ino)
 		c->opts->progress(pass, name, ino + 1, c->fs.sb.inode_count);
 }
 
+/*
+ * A root that is not a directory is remade empty before anything claims
+ * its blocks (they go back to the free space with the bitmap pass).
+ */
+static void check_root(struct checker *c)
+{
+	struct nvmpfs_inode *root = inode_get(&c->fs, NVMPFS_ROOT_INO);
+	if (S_ISDIR(root->mode))
+		return;
+	problem(c, c->opts->repair, "root directory is missing");
+	if (c->opts->repair) {
+		memset(root, 0, sizeof(*root));
+		root->mode = S_IFDIR | 0755;
+		root->nlink = 2;
+		root->parent = NVMPFS_ROOT_INO;
+		fixed_bytes(c, root, sizeof(*root));
+	}
+}
+
 static void pass_inodes(struct checker *c)
 {
 	for (uint64_t b = 0; b < c->fs.sb.data_start; b++)
 		seen_test_and_set(c, b);
+	check_root(c);
 	for (uint64_t ino = NVMPFS_ROOT_INO; ino < c->fs.sb.inode_count; ino++) {
 		tick(c, 1, "inodes and block maps", ino);
 		struct nvmpfs_inode *inode = inode_get(&c->fs, ino);
 		if (inode->mode)
 			check_inode(c, ino, inode);
-	}
-	struct nvmpfs_inode *root = inode_get(&c->fs, NVMPFS_ROOT_INO);
-	if (!S_ISDIR(root->mode)) {
-		problem(c, c->opts->repair, "root directory is missing");
-		if (c->opts->repair) {
-			memset(root, 0, sizeof(*root));
-			root->mode = S_IFDIR | 0755;
-			root->nlink = 2;
-			root->parent = NVMPFS_ROOT_INO;
-			fixed_bytes(c, root, sizeof(*root));
-		}
 	}
 }
 
@@ -312,6 +329,7 @@ static unsigned check_entry(struct checker *c, uint64_t dino,
 	if (S_ISDIR(target->mode)) {
 		c->found_parent[d->ino] = dino;
 		c->subdirs[dino]++;
+		c->queue[c->queue_len++] = d->ino;
 	}
 	return n;
 }
@@ -331,17 +349,60 @@ static void check_dir(struct checker *c, uint64_t dino,
 	}
 }
 
+/*
+ * Directories are read from the root down, so only what is reachable is
+ * counted as named: a lost subtree (or a cycle of directories no path
+ * reaches) leaves its inodes unnamed, for pass 3.
+ */
 static void pass_dirs(struct checker *c)
 {
-	for (uint64_t ino = NVMPFS_ROOT_INO; ino < c->fs.sb.inode_count; ino++) {
-		tick(c, 2, "directories", ino);
+	c->queue_len = 0;
+	c->queue[c->queue_len++] = NVMPFS_ROOT_INO;
+	for (uint64_t i = 0; i < c->queue_len; i++) {
+		tick(c, 2, "directories", i);
+		uint64_t ino = c->queue[i];
 		struct nvmpfs_inode *inode = inode_get(&c->fs, ino);
-		if (S_ISDIR(inode->mode) && inode->mode)
+		if (S_ISDIR(inode->mode))
 			check_dir(c, ino, inode);
 	}
 }
 
 /* ---- pass 3: link counts and parents ---- */
+
+static void unclaim(struct checker *c, uint64_t blk)
+{
+	if (in_data(c, blk))
+		c->seen[blk / 64] &= ~(1ull << (blk % 64));
+}
+
+static void unclaim_map(struct checker *c, uint64_t blk, unsigned level)
+{
+	if (!in_data(c, blk))
+		return;
+	const uint64_t *node = pool_block(c->fs.pool, blk);
+	for (unsigned i = 0; i < NVMPFS_MAP_FANOUT; i++) {
+		if (!node[i])
+			continue;
+		if (level > 0)
+			unclaim_map(c, node[i], level - 1);
+		else
+			unclaim(c, node[i]);
+	}
+	unclaim(c, blk);
+}
+
+/*
+ * Frees an inode nothing names: its blocks (all claimed by it alone after
+ * pass 1) go back to the free space at the bitmap pass.
+ */
+static void release_inode(struct checker *c, struct nvmpfs_inode *inode)
+{
+	if (inode->map_root && inode->map_height >= 1 &&
+	    inode->map_height <= NVMPFS_MAP_MAX_HEIGHT)
+		unclaim_map(c, inode->map_root, inode->map_height - 1);
+	unclaim(c, inode->xattr_block);
+	clear_inode(c, inode);
+}
 
 static void check_links(struct checker *c, uint64_t ino,
 			struct nvmpfs_inode *inode)
@@ -355,13 +416,11 @@ static void check_links(struct checker *c, uint64_t ino,
 		return;
 	}
 	if (!is_root && c->refs[ino] == 0) {
-		problem(c, repair, "inode %llu: allocated but in no directory; "
-			"released (the next mount frees its blocks)",
-			(unsigned long long)ino);
-		if (repair) {
-			inode->nlink = 0;
-			fixed_bytes(c, inode, sizeof(*inode));
-		}
+		problem(c, repair, "inode %llu: allocated but in no directory "
+			"reachable from the root%s", (unsigned long long)ino,
+			repair ? "; freed with its blocks" : "");
+		if (repair)
+			release_inode(c, inode);
 		return;
 	}
 	uint32_t want = is_dir ? 2 + c->subdirs[ino] : c->refs[ino];
@@ -390,10 +449,10 @@ static void pass_links(struct checker *c)
 	for (uint64_t ino = NVMPFS_ROOT_INO; ino < c->fs.sb.inode_count; ino++) {
 		tick(c, 3, "link counts", ino);
 		struct nvmpfs_inode *inode = inode_get(&c->fs, ino);
-		if (inode->mode) {
-			c->res->inodes_used++;
+		if (inode->mode)
 			check_links(c, ino, inode);
-		}
+		if (inode->mode)
+			c->res->inodes_used++;
 	}
 }
 
@@ -468,7 +527,9 @@ static int alloc_tables(struct checker *c)
 	c->refs = calloc(n, sizeof(*c->refs));
 	c->subdirs = calloc(n, sizeof(*c->subdirs));
 	c->found_parent = calloc(n, sizeof(*c->found_parent));
-	return c->seen && c->refs && c->subdirs && c->found_parent ? 0 : -1;
+	c->queue = calloc(n, sizeof(*c->queue));
+	return c->seen && c->refs && c->subdirs && c->found_parent && c->queue
+		       ? 0 : -1;
 }
 
 static void free_tables(struct checker *c)
@@ -477,6 +538,7 @@ static void free_tables(struct checker *c)
 	free(c->refs);
 	free(c->subdirs);
 	free(c->found_parent);
+	free(c->queue);
 }
 
 int check_pool(const char *path, const struct check_opts *opts, FILE *out,

@@ -130,10 +130,13 @@ static ssize_t read_locked(struct nvfs *fs, uint64_t ino,
 		int64_t bad = pblk ? first_bad_block(fs, ino, block_of(pos), pblk,
 						     blocks_to_cover(pos % BS + n))
 				   : -1;
-		if (bad == 0)
-			return done ? (ssize_t)done : -EIO;
-		if (bad > 0)
-			n = (size_t)((uint64_t)bad * BS - pos % BS); /* up to it */
+		/*
+		 * The whole request fails: a short read would tell the kernel
+		 * the file ends there.  It then reads page by page, and only
+		 * the bad block's page fails.
+		 */
+		if (bad >= 0)
+			return -EIO;
 		if (pblk)
 			memcpy(buf + done,
 			       (uint8_t *)pool_block(fs->pool, pblk) + pos % BS, n);

@@ -91,11 +91,19 @@ int range_list_add(struct range_list *l, uint64_t off, uint64_t len)
 {
 	if (len == 0)
 		return 0;
-	if (l->n) {
-		struct pool_range *last = &l->r[l->n - 1];
-		if (off >= last->off && off <= last->off + last->len) {
-			if (off + len > last->off + last->len)
-				last->len = off + len - last->off;
+	/*
+	 * Merge with a range it overlaps or touches: all of them in a short
+	 * list, the most recent in a long one (writes tend to come back to
+	 * where they were a moment ago).
+	 */
+	size_t look = l->n <= 64 ? l->n : 8;
+	for (size_t i = l->n - look; i < l->n; i++) {
+		struct pool_range *r = &l->r[i];
+		if (off <= r->off + r->len && r->off <= off + len) {
+			uint64_t end = off + len > r->off + r->len ? off + len
+								   : r->off + r->len;
+			r->off = off < r->off ? off : r->off;
+			r->len = end - r->off;
 			return 0;
 		}
 	}

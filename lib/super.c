@@ -1,4 +1,5 @@
 /* Superblock geometry, validation and the failure-safe two-copy update. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
@@ -70,23 +71,36 @@ int super_valid_copies(const struct pool *pool)
 	       (copy_is_valid(copy_at(pool, 1)) << 1);
 }
 
-/* The geometry must describe this file and its regions must not overlap. */
+/*
+ * The geometry must be exactly what mkfs computes for this block count,
+ * inode count and journal size, and fit the file: a superblock with a
+ * good checksum but forged fields must not send anyone outside a region.
+ */
 static int geometry_fits(const struct pool *pool, const struct nvmpfs_super *sb,
 			 char *err, size_t errlen)
 {
 	struct nvmpfs_super expect;
 	struct mkfs_params p = { .inode_count = sb->inode_count,
 				 .journal_blocks = sb->journal_blocks };
-	if (sb->block_size != NVMPFS_BLOCK_SIZE ||
-	    sb->block_count > pool->size / NVMPFS_BLOCK_SIZE ||
-	    sb->inode_count > sb->block_count * 64 ||
-	    sb->journal_blocks > sb->block_count ||
-	    super_geometry(&expect, sb->block_count, &p) < 0 ||
-	    expect.inode_start != sb->inode_start ||
-	    expect.bitmap_start != sb->bitmap_start ||
-	    expect.csum_start != sb->csum_start ||
-	    expect.sync_start != sb->sync_start ||
-	    expect.data_start != sb->data_start) {
+	bool ok = sb->block_size == NVMPFS_BLOCK_SIZE &&
+		  sb->block_count <= pool->size / NVMPFS_BLOCK_SIZE &&
+		  sb->inode_count >= 64 &&
+		  sb->inode_count <= sb->block_count * 64 &&
+		  sb->journal_blocks >= 1 &&
+		  sb->journal_blocks <= sb->block_count &&
+		  super_geometry(&expect, sb->block_count, &p) == 0;
+	ok = ok && expect.journal_start == sb->journal_start &&
+	     expect.journal_blocks == sb->journal_blocks &&
+	     expect.inode_start == sb->inode_start &&
+	     expect.inode_count == sb->inode_count &&
+	     expect.bitmap_start == sb->bitmap_start &&
+	     expect.bitmap_blocks == sb->bitmap_blocks &&
+	     expect.csum_start == sb->csum_start &&
+	     expect.csum_blocks == sb->csum_blocks &&
+	     expect.sync_start == sb->sync_start &&
+	     expect.sync_blocks == sb->sync_blocks &&
+	     expect.data_start == sb->data_start;
+	if (!ok) {
 		snprintf(err, errlen,
 			 "%s: superblock geometry does not fit the pool "
 			 "(%llu blocks claimed, file holds %llu)", pool->path,

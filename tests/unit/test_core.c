@@ -1,0 +1,1606 @@
+/*
+ * Unit tests of the nvmpfs core, without a mount: the public API of
+ * lib/nvfs.h, plus the journal, fsck, mkfs and superblock internals.
+ * Pools are files in /dev/shm (PM emulated with PMEM_IS_PMEM_FORCE=1),
+ * named per process and per test, and removed after each test.
+ *
+ *   tests/unit/test_core            run every test
+ *   tests/unit/test_core rename     run the tests whose name contains "rename"
+ *   tests/unit/test_core --list     list the tests
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "format.h"
+#include "fs.h"
+#include "journal.h"
+#include "nvfs.h"
+#include "pool.h"
+#include "super.h"
+
+#include "unit.h"
+
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+#define BS NVMPFS_BLOCK_SIZE
+#define ROOT NVMPFS_ROOT_INO
+
+/* ------------------------------------------------------------------ */
+/* Pools and mounts of the current test, cleaned up after each test.   */
+
+#define MAX_POOLS 16
+#define MAX_MOUNTS 8
+
+static char pool_paths[MAX_POOLS][128];
+static int npools;
+static int pool_serial;
+static struct nvfs *mounts[MAX_MOUNTS];
+
+/* A fresh pool file name for this test (the file is not made here). */
+static const char *tmp_pool(const char *tag)
+{
+	if (npools == MAX_POOLS)
+		FAIL("too many pools in one test");
+	char *p = pool_paths[npools++];
+	snprintf(p, sizeof(pool_paths[0]), "/dev/shm/nvmpfs-unit-%d-%s-%d.pool",
+		 (int)getpid(), tag, ++pool_serial);
+	unlink(p);
+	return p;
+}
+
+static void track(struct nvfs *fs)
+{
+	for (int i = 0; i < MAX_MOUNTS; i++)
+		if (!mounts[i]) {
+			mounts[i] = fs;
+			return;
+		}
+	FAIL("too many mounts in one test");
+}
+
+static void untrack(struct nvfs *fs)
+{
+	for (int i = 0; i < MAX_MOUNTS; i++)
+		if (mounts[i] == fs)
+			mounts[i] = NULL;
+}
+
+static void cleanup_test(void)
+{
+	/* A test that stopped half way: drop its mounts without a word. */
+	for (int i = 0; i < MAX_MOUNTS; i++)
+		if (mounts[i]) {
+			nvfs_abandon(mounts[i]);
+			mounts[i] = NULL;
+		}
+	for (int i = 0; i < npools; i++)
+		unlink(pool_paths[i]);
+	npools = 0;
+}
+
+static int try_mount(const char *path, uint64_t create_size, struct nvfs **fs,
+		     struct nvfs_mount_report *rep, char *err, size_t errlen)
+{
+	struct nvfs_mount_opts o = { .create = create_size != 0,
+				     .create_size = create_size };
+	err[0] = '\0';
+	int rc = nvfs_mount(path, &o, fs, rep, err, errlen);
+	if (rc == 0)
+		track(*fs);
+	return rc;
+}
+
+/* Mounts (creating the pool with create_size bytes if that is not 0). */
+static struct nvfs *mount_pool(const char *path, uint64_t create_size,
+			       struct nvfs_mount_report *rep)
+{
+	struct nvfs *fs = NULL;
+	struct nvfs_mount_report scratch;
+	char err[512];
+	int rc = try_mount(path, create_size, &fs, rep ? rep : &scratch, err,
+			   sizeof(err));
+	if (rc)
+		FAIL("mount of %s failed (%d): %s", path, rc, err);
+	return fs;
+}
+
+static void umount_fs(struct nvfs *fs)
+{
+	untrack(fs);
+	nvfs_unmount(fs);
+}
+
+static void abandon_fs(struct nvfs *fs)
+{
+	untrack(fs);
+	nvfs_abandon(fs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Small helpers over the API.                                         */
+
+static struct nvfs_ctx ctx(void)
+{
+	return (struct nvfs_ctx){ .uid = getuid(), .gid = getgid(),
+				  .umask = 022 };
+}
+
+static uint64_t mkfile(struct nvfs *fs, uint64_t parent, const char *name)
+{
+	struct nvfs_ctx c = ctx();
+	struct stat st;
+	int rc = nvfs_mknod(fs, &c, parent, name, S_IFREG | 0644, 0, &st);
+	if (rc)
+		FAIL("mknod %s: %s", name, strerror(-rc));
+	return st.st_ino;
+}
+
+static uint64_t mkdir_(struct nvfs *fs, uint64_t parent, const char *name)
+{
+	struct nvfs_ctx c = ctx();
+	struct stat st;
+	int rc = nvfs_mkdir(fs, &c, parent, name, 0755, &st);
+	if (rc)
+		FAIL("mkdir %s: %s", name, strerror(-rc));
+	return st.st_ino;
+}
+
+/* Inode number of parent/name, or a negative errno; drops the reference. */
+static int64_t lookup_ino(struct nvfs *fs, uint64_t parent, const char *name)
+{
+	struct stat st;
+	int rc = nvfs_lookup(fs, parent, name, &st);
+	if (rc)
+		return rc;
+	nvfs_forget(fs, st.st_ino, 1);
+	return (int64_t)st.st_ino;
+}
+
+static struct stat getattr_(struct nvfs *fs, uint64_t ino)
+{
+	struct stat st;
+	int rc = nvfs_getattr(fs, ino, &st);
+	if (rc)
+		FAIL("getattr %llu: %s", (unsigned long long)ino, strerror(-rc));
+	return st;
+}
+
+static uint64_t free_blocks(struct nvfs *fs)
+{
+	struct statvfs sv;
+	nvfs_statfs(fs, &sv);
+	return sv.f_bfree;
+}
+
+/* The byte a pattern holds at file offset off (seeded per test). */
+static uint8_t pat(uint64_t off, unsigned seed)
+{
+	uint64_t x = (off + 1) * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 29;
+	return (uint8_t)(x ^ (x >> 17));
+}
+
+static uint8_t *pattern(uint64_t off, size_t len, unsigned seed)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	if (!b)
+		FAIL("out of memory");
+	for (size_t i = 0; i < len; i++)
+		b[i] = pat(off + i, seed);
+	return b;
+}
+
+static void write_pattern(struct nvfs *fs, uint64_t ino, uint64_t off,
+			  size_t len, unsigned seed)
+{
+	uint8_t *b = pattern(off, len, seed);
+	ssize_t n = nvfs_write(fs, ino, b, len, off);
+	free(b);
+	if (n != (ssize_t)len)
+		FAIL("write of %zu bytes at %llu returned %zd", len,
+		     (unsigned long long)off, n);
+}
+
+/* Checks that [off, off+len) of the file holds the pattern. */
+static bool read_matches(struct nvfs *fs, uint64_t ino, uint64_t off,
+			 size_t len, unsigned seed)
+{
+	uint8_t *want = pattern(off, len, seed);
+	uint8_t *got = malloc(len ? len : 1);
+	ssize_t n = nvfs_read(fs, ino, got, len, off);
+	bool ok = n == (ssize_t)len && memcmp(want, got, len) == 0;
+	if (!ok) {
+		size_t d = n > 0 ? unit_first_diff(want, got, (size_t)n) : 0;
+		fprintf(stderr, "    read at %llu len %zu: got %zd bytes, first "
+			"difference at +%zu\n", (unsigned long long)off, len, n, d);
+	}
+	free(want);
+	free(got);
+	return ok;
+}
+
+static bool read_zeros(struct nvfs *fs, uint64_t ino, uint64_t off, size_t len)
+{
+	uint8_t *got = malloc(len ? len : 1);
+	memset(got, 0xEE, len);
+	ssize_t n = nvfs_read(fs, ino, got, len, off);
+	bool ok = n == (ssize_t)len;
+	for (size_t i = 0; ok && i < len; i++)
+		if (got[i]) {
+			fprintf(stderr, "    byte at %llu is 0x%02x, not 0\n",
+				(unsigned long long)(off + i), got[i]);
+			ok = false;
+		}
+	if (n != (ssize_t)len)
+		fprintf(stderr, "    read at %llu len %zu returned %zd\n",
+			(unsigned long long)off, len, n);
+	free(got);
+	return ok;
+}
+
+/* Readdir into an array (names and next cookies). */
+struct listing {
+	char (*names)[NVMPFS_MAX_NAME + 1];
+	uint64_t *inos;
+	uint64_t *next;
+	size_t n, cap;
+	size_t stop_after;  /* stop (without consuming) after this many; 0 = never */
+};
+
+static int listing_cb(void *arg, const char *name, size_t len, uint64_t ino,
+		      unsigned type, uint64_t next_off)
+{
+	(void)type;
+	struct listing *l = arg;
+	if (l->stop_after && l->n == l->stop_after)
+		return 1;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		l->names = realloc(l->names, cap * sizeof(*l->names));
+		l->inos = realloc(l->inos, cap * sizeof(*l->inos));
+		l->next = realloc(l->next, cap * sizeof(*l->next));
+		l->cap = cap;
+	}
+	memcpy(l->names[l->n], name, len);
+	l->names[l->n][len] = '\0';
+	l->inos[l->n] = ino;
+	l->next[l->n] = next_off;
+	l->n++;
+	return 0;
+}
+
+static void listing_free(struct listing *l)
+{
+	free(l->names);
+	free(l->inos);
+	free(l->next);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Full listing from cookie off, in as many readdir calls as it takes. */
+static int list_dir(struct nvfs *fs, uint64_t dir, uint64_t off,
+		    struct listing *l, size_t batch)
+{
+	for (;;) {
+		size_t before = l->n;
+		l->stop_after = batch ? before + batch : 0;
+		int rc = nvfs_readdir(fs, dir, off, listing_cb, l);
+		if (rc)
+			return rc;
+		if (l->n == before)
+			return 0;
+		off = l->next[l->n - 1];
+		if (!batch)
+			return 0;
+	}
+}
+
+static char *read_text_file(FILE *f)
+{
+	static char buf[16384];
+	fflush(f);
+	rewind(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Pool file I/O, for a pool that is not mounted. */
+static void pool_file_read(const char *path, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || pread(fd, buf, len, (off_t)off) != (ssize_t)len)
+		FAIL("read of %s failed: %s", path, strerror(errno));
+	close(fd);
+}
+
+static void pool_file_write(const char *path, uint64_t off, const void *buf,
+			    size_t len)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0 || pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
+		FAIL("write of %s failed: %s", path, strerror(errno));
+	close(fd);
+}
+
+static void pool_file_super(const char *path, struct nvmpfs_super *sb)
+{
+	pool_file_read(path, 0, sb, sizeof(*sb));
+}
+
+/* Runs check_pool; returns problems found, output in *text. */
+static int64_t run_check(const char *path, bool repair, char **text,
+			 struct check_result *res_out)
+{
+	FILE *out = tmpfile();
+	struct check_opts o = { .repair = repair };
+	struct check_result res;
+	char err[512] = "";
+	int rc = check_pool(path, &o, out, &res, err, sizeof(err));
+	char *t = read_text_file(out);
+	fclose(out);
+	if (text)
+		*text = t;
+	/* Callers that look at the output themselves get no echo of it. */
+	bool echo = !text && !res_out;
+	if (rc != 0) {
+		if (echo)
+			fprintf(stderr, "    check_pool(%s, repair=%d) failed: "
+				"%s\n", path, repair, err);
+		return -1;
+	}
+	if (res_out)
+		*res_out = res;
+	if (res.found && echo)
+		fprintf(stderr, "    check_pool(repair=%d) found %llu:\n%s", repair,
+			(unsigned long long)res.found, t);
+	return (int64_t)res.found;
+}
+
+/* ------------------------------------------------------------------ */
+/* Mount                                                               */
+
+UNIT_TEST(mount_creates_and_locks)
+{
+	const char *path = tmp_pool("mount");
+	struct nvfs_mount_report rep;
+	struct nvfs *fs = mount_pool(path, 32 * MiB, &rep);
+	CHECK(rep.created);
+	CHECK(rep.was_clean);
+	CHECK_EQ(0, rep.undone_records);
+	struct stat st;
+	REQUIRE_EQ(0, nvfs_getattr(fs, ROOT, &st));
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_EQ(2, st.st_nlink);
+	CHECK_EQ(ROOT, lookup_ino(fs, ROOT, ".."));
+	struct stat fst;
+	REQUIRE_EQ(0, stat(path, &fst));
+	CHECK_EQ(32 * MiB, fst.st_size);
+	struct statvfs sv;
+	nvfs_statfs(fs, &sv);
+	CHECK_EQ(BS, sv.f_bsize);
+	CHECK_GT(sv.f_blocks, 0);
+	CHECK_GT(sv.f_bfree, 0);
+	CHECK_UEQ(sv.f_bfree, sv.f_bavail);
+	CHECK_EQ(NVMPFS_MAX_NAME, sv.f_namemax);
+
+	/* A second mount of the same pool is refused, with a clear message. */
+	struct nvfs *fs2 = NULL;
+	struct nvfs_mount_report rep2;
+	char err[512];
+	int rc = try_mount(path, 0, &fs2, &rep2, err, sizeof(err));
+	CHECK_NE(0, rc);
+	CHECK_CONTAINS(err, "in use");
+	CHECK_CONTAINS(err, path);
+	/* Even when asked to create: the pool exists and is in use. */
+	rc = try_mount(path, 32 * MiB, &fs2, &rep2, err, sizeof(err));
+	CHECK_NE(0, rc);
+	CHECK_CONTAINS(err, "in use");
+
+	umount_fs(fs);
+	/* Released: it mounts again, and was not created this time. */
+	fs = mount_pool(path, 0, &rep);
+	CHECK(!rep.created);
+	CHECK(rep.was_clean);
+	umount_fs(fs);
+
+	/* No pool and no create: a failure naming the file. */
+	const char *missing = tmp_pool("missing");
+	rc = try_mount(missing, 0, &fs2, &rep2, err, sizeof(err));
+	CHECK_NE(0, rc);
+	CHECK_CONTAINS(err, missing);
+	CHECK(access(missing, F_OK) != 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                               */
+
+UNIT_TEST(file_write_read_unaligned)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("rw"), 32 * MiB, NULL);
+	uint64_t ino = mkfile(fs, ROOT, "f");
+	struct stat st = getattr_(fs, ino);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_EQ(0, st.st_size);
+	CHECK_EQ(1, st.st_nlink);
+	CHECK_EQ((long long)ino, lookup_ino(fs, ROOT, "f"));
+	REQUIRE_EQ(0, nvfs_open(fs, ino, O_RDWR));
+
+	/* Pieces at odd offsets and lengths, crossing block boundaries. */
+	static const struct { uint64_t off; size_t len; } w[] = {
+		{ 4093, 7 }, { 1, 4094 }, { 4100, 10000 }, { 14100, 5900 },
+		{ 8191, 2 }, { 20000, 70001 }, { 0, 1 },
+	};
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		write_pattern(fs, ino, w[i].off, w[i].len, 1);
+	st = getattr_(fs, ino);
+	CHECK_EQ(90001, st.st_size);
+	CHECK(read_matches(fs, ino, 0, 90001, 1));
+	/* Reads at unaligned offsets crossing blocks. */
+	CHECK(read_matches(fs, ino, 4095, 2, 1));
+	CHECK(read_matches(fs, ino, 12287, 8193, 1));
+	CHECK(read_matches(fs, ino, 77, 33333, 1));
+	/* A read past EOF is short; one at EOF returns 0. */
+	uint8_t buf[8192];
+	CHECK_EQ(1, nvfs_read(fs, ino, buf, sizeof(buf), 90000));
+	CHECK_EQ(pat(90000, 1), buf[0]);
+	CHECK_EQ(0, nvfs_read(fs, ino, buf, sizeof(buf), 90001));
+	CHECK_EQ(0, nvfs_read(fs, ino, buf, sizeof(buf), 1ull << 40));
+	/* Overwrite in the middle with another pattern. */
+	write_pattern(fs, ino, 5000, 6000, 2);
+	CHECK(read_matches(fs, ino, 0, 5000, 1));
+	CHECK(read_matches(fs, ino, 5000, 6000, 2));
+	CHECK(read_matches(fs, ino, 11000, 90001 - 11000, 1));
+	CHECK_EQ(90001, getattr_(fs, ino).st_size);
+	CHECK_GE(getattr_(fs, ino).st_blocks, 90001 / 512);
+	CHECK_EQ(0, nvfs_fsync(fs, ino, false));
+	CHECK_EQ(0, nvfs_fsync(fs, ino, true));
+
+	/* Not a file. */
+	CHECK_EQ(-EISDIR, nvfs_write(fs, ROOT, buf, 10, 0));
+	CHECK_EQ(-EISDIR, nvfs_read(fs, ROOT, buf, 10, 0));
+	CHECK_EQ(-EISDIR, nvfs_open(fs, ROOT, O_RDWR));
+	nvfs_release(fs, ino);
+	umount_fs(fs);
+}
+
+UNIT_TEST(file_sparse_and_seek)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("sparse"), 32 * MiB, NULL);
+	uint64_t ino = mkfile(fs, ROOT, "sparse");
+	uint64_t before = free_blocks(fs);
+	const uint64_t far = 10 * GiB + 100;
+	write_pattern(fs, ino, 5000, 100, 3);    /* in block 1 */
+	write_pattern(fs, ino, far, 5000, 3);    /* blocks of 10 GiB */
+	struct stat st = getattr_(fs, ino);
+	CHECK_EQ(far + 5000, st.st_size);
+	/* Few blocks: 3 data blocks and the map nodes, not 10 GiB. */
+	uint64_t used = before - free_blocks(fs);
+	CHECK_GE(used, 3);
+	CHECK_LE(used, 3 + 8);
+	CHECK_LE(st.st_blocks, (3 + 8) * (BS / 512));
+	/* The holes read as zeros, the data as written. */
+	CHECK(read_zeros(fs, ino, 0, 5000));
+	CHECK(read_matches(fs, ino, 5000, 100, 3));
+	CHECK(read_zeros(fs, ino, 5100, 3 * BS));
+	CHECK(read_zeros(fs, ino, GiB + 123, 2 * BS));
+	CHECK(read_zeros(fs, ino, far - 3000, 3000));
+	CHECK(read_matches(fs, ino, far, 5000, 3));
+	/* A read spanning the end of the hole and the data. */
+	uint8_t buf[300];
+	CHECK_EQ(300, nvfs_read(fs, ino, buf, 300, far - 150));
+	for (int i = 0; i < 150; i++)
+		if (buf[i])
+			FAIL("hole byte %d is %u", i, buf[i]);
+	CHECK_EQ(pat(far, 3), buf[150]);
+
+	/* SEEK_DATA / SEEK_HOLE (block granularity). */
+	CHECK_EQ(BS, nvfs_lseek(fs, ino, 0, SEEK_DATA));
+	CHECK_EQ(5000, nvfs_lseek(fs, ino, 5000, SEEK_DATA));
+	CHECK_EQ(0, nvfs_lseek(fs, ino, 0, SEEK_HOLE));
+	CHECK_EQ(2 * BS, nvfs_lseek(fs, ino, BS, SEEK_HOLE));
+	CHECK_EQ(2 * BS, nvfs_lseek(fs, ino, 5000, SEEK_HOLE));
+	CHECK_EQ(far - 100, nvfs_lseek(fs, ino, 2 * BS, SEEK_DATA));
+	CHECK_EQ(far, nvfs_lseek(fs, ino, far, SEEK_DATA));
+	CHECK_EQ(far + 5000, nvfs_lseek(fs, ino, far, SEEK_HOLE));
+	CHECK_EQ(-ENXIO, nvfs_lseek(fs, ino, far + 5000, SEEK_DATA));
+	CHECK_EQ(-ENXIO, nvfs_lseek(fs, ino, far + 5000, SEEK_HOLE));
+	CHECK_EQ(-ENXIO, nvfs_lseek(fs, ino, -1, SEEK_DATA));
+	CHECK_EQ(-EINVAL, nvfs_lseek(fs, ino, 0, SEEK_SET));
+
+	/* A file that is all hole. */
+	uint64_t h = mkfile(fs, ROOT, "hole");
+	struct stat a = { .st_size = 3 * MiB };
+	REQUIRE_EQ(0, nvfs_setattr(fs, h, &a, NVFS_SET_SIZE, &st));
+	CHECK_EQ(3 * MiB, st.st_size);
+	CHECK_EQ(-ENXIO, nvfs_lseek(fs, h, 0, SEEK_DATA));
+	CHECK_EQ(0, nvfs_lseek(fs, h, 0, SEEK_HOLE));
+	CHECK_EQ(MiB + 1, nvfs_lseek(fs, h, MiB + 1, SEEK_HOLE));
+	CHECK(read_zeros(fs, h, MiB - 10, 20));
+
+	/* Freed again when the file goes. */
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, "sparse"));
+	nvfs_forget(fs, ino, 1);
+	CHECK_UEQ(before, free_blocks(fs));
+	umount_fs(fs);
+}
+
+UNIT_TEST(file_truncate_down_up)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("trunc"), 32 * MiB, NULL);
+	uint64_t ino = mkfile(fs, ROOT, "t");
+	uint64_t start = free_blocks(fs);
+	write_pattern(fs, ino, 0, 5 * BS + 123, 4);
+	uint64_t full = free_blocks(fs);
+	CHECK_UGE(start - 6, full); /* 6 data blocks, and map nodes */
+	struct stat a = { 0 }, st;
+	a.st_size = 5000;
+	REQUIRE_EQ(0, nvfs_setattr(fs, ino, &a, NVFS_SET_SIZE, &st));
+	CHECK_EQ(5000, st.st_size);
+	CHECK_EQ(5000, getattr_(fs, ino).st_size);
+	/* The 4 blocks wholly past the new size are freed, 2 are kept. */
+	CHECK_UEQ(full + 4, free_blocks(fs));
+	a.st_size = 6 * BS + 7;
+	REQUIRE_EQ(0, nvfs_setattr(fs, ino, &a, NVFS_SET_SIZE, &st));
+	CHECK_EQ(6 * BS + 7, st.st_size);
+	CHECK(read_matches(fs, ino, 0, 5000, 4));
+	/* The tail of the block that stayed, and everything after: zeros. */
+	CHECK(read_zeros(fs, ino, 5000, 6 * BS + 7 - 5000));
+	/* Down to a block boundary and to zero. */
+	a.st_size = BS;
+	REQUIRE_EQ(0, nvfs_setattr(fs, ino, &a, NVFS_SET_SIZE, &st));
+	a.st_size = 2 * BS;
+	REQUIRE_EQ(0, nvfs_setattr(fs, ino, &a, NVFS_SET_SIZE, &st));
+	CHECK(read_matches(fs, ino, 0, BS, 4));
+	CHECK(read_zeros(fs, ino, BS, BS));
+	a.st_size = 0;
+	REQUIRE_EQ(0, nvfs_setattr(fs, ino, &a, NVFS_SET_SIZE, &st));
+	CHECK_EQ(0, st.st_size);
+	CHECK_UEQ(start, free_blocks(fs));
+	a.st_size = 100;
+	REQUIRE_EQ(0, nvfs_setattr(fs, ino, &a, NVFS_SET_SIZE, &st));
+	CHECK(read_zeros(fs, ino, 0, 100));
+	/* Truncating a directory is refused. */
+	CHECK_NE(0, nvfs_setattr(fs, ROOT, &a, NVFS_SET_SIZE, &st));
+	umount_fs(fs);
+}
+
+UNIT_TEST(file_fallocate_modes)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("falloc"), 32 * MiB, NULL);
+	uint64_t ino = mkfile(fs, ROOT, "fa");
+	uint64_t f0 = free_blocks(fs);
+	struct stat st;
+
+	/* KEEP_SIZE: blocks reserved, size unchanged, reads zero. */
+	REQUIRE_EQ(0, nvfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 0, MiB));
+	st = getattr_(fs, ino);
+	CHECK_EQ(0, st.st_size);
+	uint64_t f1 = free_blocks(fs);
+	CHECK_UGE(f0 - 256, f1);            /* 256 data blocks at least */
+	CHECK_ULE(f0 - 256 - 4, f1);        /* and a few map nodes at most */
+	CHECK_GE(st.st_blocks, 256 * (BS / 512));
+	/* Again over the same range: nothing more is used. */
+	REQUIRE_EQ(0, nvfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 0, MiB));
+	CHECK_UEQ(f1, free_blocks(fs));
+
+	/* Plain mode: extends the size, the new range reads as zeros. */
+	REQUIRE_EQ(0, nvfs_fallocate(fs, ino, 0, 0, MiB + 10));
+	CHECK_EQ(MiB + 10, getattr_(fs, ino).st_size);
+	CHECK(read_zeros(fs, ino, 0, MiB + 10));
+	CHECK_UEQ(f1 - 1, free_blocks(fs)); /* the one block past 1 MiB */
+
+	/* PUNCH_HOLE needs KEEP_SIZE; it frees whole blocks, zeroes parts. */
+	CHECK_EQ(-EINVAL, nvfs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE, 0, BS));
+	write_pattern(fs, ino, 0, MiB + 10, 5);
+	uint64_t f2 = free_blocks(fs);
+	REQUIRE_EQ(0, nvfs_fallocate(fs, ino,
+				     FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				     100, 64 * BS));
+	CHECK_EQ(MiB + 10, getattr_(fs, ino).st_size);
+	/* Blocks 1..63 are wholly inside [100, 100 + 64 * BS): freed. */
+	CHECK_UEQ(f2 + 63, free_blocks(fs));
+	CHECK(read_matches(fs, ino, 0, 100, 5));
+	CHECK(read_zeros(fs, ino, 100, 64 * BS));
+	CHECK(read_matches(fs, ino, 100 + 64 * BS, MiB + 10 - 100 - 64 * BS, 5));
+	CHECK_EQ(BS, nvfs_lseek(fs, ino, 0, SEEK_HOLE));
+	CHECK_EQ(64 * BS, nvfs_lseek(fs, ino, BS, SEEK_DATA));
+
+	/* ZERO_RANGE: zeros, the holes in it filled, no size change with
+	 * KEEP_SIZE. */
+	REQUIRE_EQ(0, nvfs_fallocate(fs, ino, FALLOC_FL_ZERO_RANGE, 50,
+				     70 * BS));
+	CHECK(read_matches(fs, ino, 0, 50, 5));
+	CHECK(read_zeros(fs, ino, 50, 70 * BS));
+	CHECK(read_matches(fs, ino, 50 + 70 * BS, MiB + 10 - 50 - 70 * BS, 5));
+	CHECK_EQ(MiB + 10, getattr_(fs, ino).st_size);
+	CHECK_UEQ(f2, free_blocks(fs)); /* the punched blocks came back */
+	CHECK_EQ(MiB + 10, nvfs_lseek(fs, ino, 0, SEEK_HOLE)); /* no hole left */
+	/* ZERO_RANGE past EOF extends the size unless KEEP_SIZE. */
+	REQUIRE_EQ(0, nvfs_fallocate(fs, ino,
+				     FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+				     2 * MiB, BS));
+	CHECK_EQ(MiB + 10, getattr_(fs, ino).st_size);
+	REQUIRE_EQ(0, nvfs_fallocate(fs, ino, FALLOC_FL_ZERO_RANGE, 2 * MiB,
+				     BS + 1));
+	CHECK_EQ(2 * MiB + BS + 1, getattr_(fs, ino).st_size);
+	CHECK(read_zeros(fs, ino, MiB + 10, MiB + BS + 1 - 10));
+
+	/* Errors. */
+	CHECK_EQ(-EINVAL, nvfs_fallocate(fs, ino, 0, 0, 0));
+	CHECK_EQ(-EOPNOTSUPP, nvfs_fallocate(fs, ino, 0x100, 0, BS));
+	CHECK_EQ(-EINVAL, nvfs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE |
+					 FALLOC_FL_KEEP_SIZE |
+					 FALLOC_FL_ZERO_RANGE, 0, BS));
+	CHECK_NE(0, nvfs_fallocate(fs, ROOT, 0, 0, BS));
+
+	/* Everything back when the file goes. */
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, "fa"));
+	nvfs_forget(fs, ino, 1);
+	CHECK_UEQ(f0, free_blocks(fs));
+	umount_fs(fs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Directories                                                         */
+
+UNIT_TEST(dir_basic_errors)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("dir"), 32 * MiB, NULL);
+	struct nvfs_ctx c = ctx();
+	struct stat st;
+	uint64_t d = mkdir_(fs, ROOT, "d");
+	st = getattr_(fs, d);
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_EQ(2, st.st_nlink);
+	CHECK_EQ(3, getattr_(fs, ROOT).st_nlink);
+	CHECK_EQ((long long)ROOT, lookup_ino(fs, d, ".."));
+	CHECK_EQ((long long)d, lookup_ino(fs, d, "."));
+	uint64_t f = mkfile(fs, d, "f");
+	CHECK_EQ(-EEXIST, nvfs_mkdir(fs, &c, ROOT, "d", 0755, &st));
+	CHECK_EQ(-EEXIST, nvfs_mknod(fs, &c, d, "f", S_IFREG | 0644, 0, &st));
+	CHECK_EQ(-ENOTEMPTY, nvfs_rmdir(fs, ROOT, "d"));
+	CHECK_EQ(-ENOTDIR, nvfs_rmdir(fs, d, "f"));
+	CHECK_EQ(-EISDIR, nvfs_unlink(fs, ROOT, "d"));
+	CHECK_EQ(-ENOENT, nvfs_rmdir(fs, ROOT, "nope"));
+	CHECK_EQ(-ENOENT, nvfs_unlink(fs, ROOT, "nope"));
+	CHECK_EQ(-ENOENT, lookup_ino(fs, ROOT, "nope"));
+	/* A file is no directory. */
+	CHECK_EQ(-ENOTDIR, lookup_ino(fs, f, "x"));
+	CHECK_EQ(-ENOTDIR, nvfs_mknod(fs, &c, f, "x", S_IFREG | 0644, 0, &st));
+	CHECK_EQ(-ENOTDIR, nvfs_mkdir(fs, &c, f, "x", 0755, &st));
+	CHECK_EQ(-ENOTDIR, nvfs_opendir(fs, f));
+	/* Names that are never entries. */
+	CHECK_EQ(-EINVAL, nvfs_rmdir(fs, d, "."));
+	CHECK_EQ(-ENOTEMPTY, nvfs_rmdir(fs, d, ".."));
+	CHECK_NE(0, nvfs_mknod(fs, &c, ROOT, "a/b", S_IFREG | 0644, 0, &st));
+	CHECK_NE(0, nvfs_mknod(fs, &c, ROOT, "", S_IFREG | 0644, 0, &st));
+	CHECK_NE(0, nvfs_mkdir(fs, &c, ROOT, "..", 0755, &st));
+	/* Other node types. */
+	CHECK_EQ(0, nvfs_mknod(fs, &c, d, "fifo", S_IFIFO | 0600, 0, &st));
+	CHECK(S_ISFIFO(st.st_mode));
+	CHECK_EQ(0, nvfs_symlink(fs, &c, d, "ln", "f/../target", &st));
+	char buf[64];
+	CHECK_EQ(11, nvfs_readlink(fs, st.st_ino, buf, sizeof(buf)));
+	CHECK_STR("f/../target", buf);
+	CHECK_EQ(-EINVAL, nvfs_readlink(fs, f, buf, sizeof(buf)));
+	CHECK_EQ(0, nvfs_unlink(fs, d, "fifo"));
+	CHECK_EQ(0, nvfs_unlink(fs, d, "ln"));
+	/* Empty now: rmdir works, link counts follow. */
+	CHECK_EQ(0, nvfs_unlink(fs, d, "f"));
+	CHECK_EQ(0, nvfs_rmdir(fs, ROOT, "d"));
+	CHECK_EQ(2, getattr_(fs, ROOT).st_nlink);
+	CHECK_EQ(-ENOENT, lookup_ino(fs, ROOT, "d"));
+	umount_fs(fs);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+UNIT_TEST(dir_many_entries)
+{
+	enum { N = 5000 };
+	/* 5000 inodes need a pool of at least 80 MiB (one inode per 16 KiB). */
+	struct nvfs *fs = mount_pool(tmp_pool("many"), 96 * MiB, NULL);
+	uint64_t d = mkdir_(fs, ROOT, "big");
+	static uint64_t inos[N];
+	char name[64];
+	for (int i = 0; i < N; i++) {
+		/* Names of varied lengths: entries of 1 to 3 slots. */
+		snprintf(name, sizeof(name), "entry-%05d%.*s", i, i % 40,
+			 "----------------------------------------");
+		inos[i] = mkfile(fs, d, name);
+		nvfs_forget(fs, inos[i], 1);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "entry-%05d%.*s", i, i % 40,
+			 "----------------------------------------");
+		int64_t got = lookup_ino(fs, d, name);
+		if (got != (int64_t)inos[i])
+			FAIL("lookup of %s gave %lld, want %llu", name,
+			     (long long)got, (unsigned long long)inos[i]);
+	}
+	CHECK_EQ(-ENOENT, lookup_ino(fs, d, "entry-05000"));
+
+	/* A full listing: ".", "..", and every name once. */
+	struct listing all = { 0 };
+	REQUIRE_EQ(0, list_dir(fs, d, 0, &all, 0));
+	REQUIRE_EQ(N + 2, all.n);
+	CHECK_STR(".", all.names[0]);
+	CHECK_STR("..", all.names[1]);
+	CHECK_EQ((long long)ROOT, all.inos[1]);
+	{
+		char (*sorted)[NVMPFS_MAX_NAME + 1] =
+			malloc((size_t)N * sizeof(*sorted));
+		memcpy(sorted, all.names + 2, (size_t)N * sizeof(*sorted));
+		qsort(sorted, N, sizeof(*sorted), name_cmp);
+		int dup = 0, bad = 0;
+		for (int i = 0; i < N; i++) {
+			snprintf(name, sizeof(name), "entry-%05d%.*s", i, i % 40,
+				 "----------------------------------------");
+			bad += strcmp(sorted[i], name) != 0;
+			dup += i && strcmp(sorted[i], sorted[i - 1]) == 0;
+		}
+		CHECK_EQ(0, bad);
+		CHECK_EQ(0, dup);
+		free(sorted);
+	}
+	/* In small batches (the callback stops it): the same sequence. */
+	struct listing batched = { 0 };
+	REQUIRE_EQ(0, list_dir(fs, d, 0, &batched, 37));
+	REQUIRE_EQ(all.n, batched.n);
+	int differ = 0;
+	for (size_t i = 0; i < all.n; i++)
+		differ += strcmp(all.names[i], batched.names[i]) != 0;
+	CHECK_EQ(0, differ);
+	listing_free(&batched);
+	/* Restarting at the cookie of any entry gives exactly the rest. */
+	static const size_t at[] = { 0, 1, 2, 3, 777, 2500, 4999, N, N + 1 };
+	for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		size_t i = at[k]; /* entries [i+1, n) follow the cookie of i */
+		struct listing rest = { 0 };
+		REQUIRE_EQ(0, list_dir(fs, d, all.next[i], &rest, 0));
+		CHECK_UEQ(all.n - i - 1, rest.n);
+		int bad = 0;
+		for (size_t j = 0; j < rest.n && i + 1 + j < all.n; j++)
+			bad += strcmp(rest.names[j], all.names[i + 1 + j]) != 0;
+		if (bad)
+			fprintf(stderr, "    restart after entry %zu: %d "
+				"mismatches\n", i, bad);
+		CHECK_EQ(0, bad);
+		listing_free(&rest);
+	}
+
+	/* Remove in a scattered order, checking lookups go away. */
+	for (int step = 0; step < 2; step++)
+		for (int i = step; i < N; i += 2) {
+			snprintf(name, sizeof(name), "entry-%05d%.*s", i, i % 40,
+				 "----------------------------------------");
+			int rc = nvfs_unlink(fs, d, name);
+			if (rc)
+				FAIL("unlink %s: %s", name, strerror(-rc));
+			if (i % 97 == 0)
+				CHECK_EQ(-ENOENT, lookup_ino(fs, d, name));
+		}
+	listing_free(&all);
+	REQUIRE_EQ(0, list_dir(fs, d, 0, &all, 0));
+	CHECK_EQ(2, all.n);
+	listing_free(&all);
+	CHECK_EQ(0, nvfs_rmdir(fs, ROOT, "big"));
+	umount_fs(fs);
+}
+
+UNIT_TEST(dir_name_lengths)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("names"), 32 * MiB, NULL);
+	struct nvfs_ctx c = ctx();
+	struct stat st;
+	char n255[256], n256[257];
+	memset(n255, 'x', 255);
+	n255[255] = '\0';
+	memset(n256, 'y', 256);
+	n256[256] = '\0';
+	CHECK_EQ(0, nvfs_mknod(fs, &c, ROOT, n255, S_IFREG | 0644, 0, &st));
+	CHECK_EQ((long long)st.st_ino, lookup_ino(fs, ROOT, n255));
+	struct listing l = { 0 };
+	REQUIRE_EQ(0, list_dir(fs, ROOT, 0, &l, 0));
+	REQUIRE_EQ(3, l.n);
+	CHECK_STR(n255, l.names[2]);
+	listing_free(&l);
+	n255[0] = 'z';
+	CHECK_EQ(0, nvfs_mkdir(fs, &c, ROOT, n255, 0755, &st));
+	CHECK_EQ(-ENAMETOOLONG, nvfs_mknod(fs, &c, ROOT, n256, S_IFREG | 0644,
+					   0, &st));
+	CHECK_EQ(-ENAMETOOLONG, nvfs_mkdir(fs, &c, ROOT, n256, 0755, &st));
+	CHECK_EQ(-ENAMETOOLONG, nvfs_symlink(fs, &c, ROOT, n256, "t", &st));
+	CHECK_EQ(-ENAMETOOLONG, lookup_ino(fs, ROOT, n256));
+	CHECK_EQ(-ENAMETOOLONG, nvfs_rename(fs, ROOT, n255, ROOT, n256, 0));
+	CHECK_EQ(-ENAMETOOLONG, nvfs_link(fs, st.st_ino, ROOT, n256, &st));
+	CHECK_EQ(0, nvfs_rename(fs, ROOT, n255, ROOT, "short", 0));
+	n255[0] = 'x';
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, n255));
+	umount_fs(fs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rename and links                                                    */
+
+static void put_text(struct nvfs *fs, uint64_t ino, const char *s)
+{
+	REQUIRE_EQ((long long)strlen(s), nvfs_write(fs, ino, s, strlen(s), 0));
+}
+
+static bool has_text(struct nvfs *fs, uint64_t ino, const char *s)
+{
+	char buf[256];
+	ssize_t n = nvfs_read(fs, ino, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return strcmp(buf, s) == 0;
+}
+
+UNIT_TEST(rename_cases)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("rename"), 32 * MiB, NULL);
+	uint64_t a = mkfile(fs, ROOT, "a"), b = mkfile(fs, ROOT, "b");
+	put_text(fs, a, "AAA");
+	put_text(fs, b, "B");
+	uint64_t free0 = free_blocks(fs);
+	uint64_t b_blocks = (uint64_t)getattr_(fs, b).st_blocks / (BS / 512);
+	CHECK_UGE(b_blocks, 1); /* its data block, and a map node */
+
+	/* NOREPLACE refuses an existing target, changes nothing. */
+	CHECK_EQ(-EEXIST, nvfs_rename(fs, ROOT, "a", ROOT, "b",
+				      NVFS_RENAME_NOREPLACE));
+	CHECK_EQ((long long)a, lookup_ino(fs, ROOT, "a"));
+	CHECK_EQ((long long)b, lookup_ino(fs, ROOT, "b"));
+	CHECK_EQ(-EINVAL, nvfs_rename(fs, ROOT, "a", ROOT, "b",
+				      NVFS_RENAME_NOREPLACE |
+				      NVFS_RENAME_EXCHANGE));
+	CHECK_EQ(-ENOENT, nvfs_rename(fs, ROOT, "a", ROOT, "zz",
+				      NVFS_RENAME_EXCHANGE));
+	CHECK_EQ(-ENOENT, nvfs_rename(fs, ROOT, "nope", ROOT, "zz", 0));
+
+	/* Replace: a takes b's name; the old b dies once forgotten. */
+	CHECK_EQ(0, nvfs_rename(fs, ROOT, "a", ROOT, "b", 0));
+	CHECK_EQ(-ENOENT, lookup_ino(fs, ROOT, "a"));
+	CHECK_EQ((long long)a, lookup_ino(fs, ROOT, "b"));
+	CHECK(has_text(fs, a, "AAA"));
+	CHECK_EQ(0, getattr_(fs, b).st_nlink); /* still referenced by lookup */
+	nvfs_forget(fs, b, 1);
+	CHECK_UEQ(free0 + b_blocks, free_blocks(fs)); /* b's blocks */
+	CHECK_EQ(-ENOENT, nvfs_getattr(fs, b, &(struct stat){ 0 }));
+	CHECK_EQ(1, getattr_(fs, a).st_nlink);
+
+	/* EXCHANGE of a file and a directory in different parents. */
+	uint64_t p1 = mkdir_(fs, ROOT, "p1"), p2 = mkdir_(fs, ROOT, "p2");
+	uint64_t x = mkfile(fs, p1, "x");
+	uint64_t y = mkdir_(fs, p2, "y");
+	CHECK_EQ(2, getattr_(fs, p1).st_nlink);
+	CHECK_EQ(3, getattr_(fs, p2).st_nlink);
+	CHECK_EQ((long long)p2, lookup_ino(fs, y, ".."));
+	CHECK_EQ(0, nvfs_rename(fs, p1, "x", p2, "y", NVFS_RENAME_EXCHANGE));
+	CHECK_EQ((long long)y, lookup_ino(fs, p1, "x"));
+	CHECK_EQ((long long)x, lookup_ino(fs, p2, "y"));
+	CHECK_EQ((long long)p1, lookup_ino(fs, y, ".."));
+	CHECK_EQ(3, getattr_(fs, p1).st_nlink);
+	CHECK_EQ(2, getattr_(fs, p2).st_nlink);
+	struct listing l = { 0 };
+	REQUIRE_EQ(0, list_dir(fs, y, 0, &l, 0));
+	REQUIRE_GE(l.n, 2);
+	CHECK_EQ((long long)p1, l.inos[1]);   /* readdir's ".." follows */
+	listing_free(&l);
+
+	/* A directory into its own subdirectory (or itself): EINVAL. */
+	uint64_t s1 = mkdir_(fs, y, "s1");
+	uint64_t s2 = mkdir_(fs, s1, "s2");
+	CHECK_EQ(-EINVAL, nvfs_rename(fs, p1, "x", s2, "loop", 0));
+	CHECK_EQ(-EINVAL, nvfs_rename(fs, p1, "x", y, "self", 0));
+	CHECK_EQ(-EINVAL, nvfs_rename(fs, y, "s1", s1, "again", 0));
+	CHECK_EQ(-EINVAL, nvfs_rename(fs, ROOT, "p1", s2, "p1",
+				      NVFS_RENAME_NOREPLACE));
+	CHECK_EQ((long long)s2, lookup_ino(fs, s1, "s2"));
+
+	/* Moving a directory up: link counts of both parents and "..". */
+	CHECK_EQ(3, getattr_(fs, s1).st_nlink);
+	CHECK_EQ(0, nvfs_rename(fs, s1, "s2", ROOT, "top", 0));
+	CHECK_EQ(2, getattr_(fs, s1).st_nlink);
+	CHECK_EQ(5, getattr_(fs, ROOT).st_nlink); /* p1 p2 top + 2 */
+	CHECK_EQ((long long)ROOT, lookup_ino(fs, s2, ".."));
+	/* Renaming in the same directory leaves link counts alone. */
+	CHECK_EQ(0, nvfs_rename(fs, ROOT, "top", ROOT, "top2", 0));
+	CHECK_EQ(5, getattr_(fs, ROOT).st_nlink);
+	/* Replacing an empty directory with a directory. */
+	mkdir_(fs, ROOT, "empty");
+	CHECK_EQ(6, getattr_(fs, ROOT).st_nlink);
+	CHECK_EQ(0, nvfs_rename(fs, ROOT, "top2", ROOT, "empty", 0));
+	CHECK_EQ(5, getattr_(fs, ROOT).st_nlink);
+	CHECK_EQ((long long)s2, lookup_ino(fs, ROOT, "empty"));
+	/* Type mismatches and non-empty targets. */
+	CHECK_EQ(-EISDIR, nvfs_rename(fs, ROOT, "b", ROOT, "p1", 0));
+	CHECK_EQ(-ENOTDIR, nvfs_rename(fs, ROOT, "p1", ROOT, "b", 0));
+	CHECK_EQ(-ENOTEMPTY, nvfs_rename(fs, ROOT, "p2", ROOT, "p1", 0));
+	/* Two names of one inode: nothing happens. */
+	struct stat st;
+	REQUIRE_EQ(0, nvfs_link(fs, a, ROOT, "a2", &st));
+	CHECK_EQ(0, nvfs_rename(fs, ROOT, "a2", ROOT, "b", 0));
+	CHECK_EQ((long long)a, lookup_ino(fs, ROOT, "a2"));
+	CHECK_EQ(2, getattr_(fs, a).st_nlink);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+UNIT_TEST(hard_links)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("links"), 32 * MiB, NULL);
+	uint64_t d = mkdir_(fs, ROOT, "d");
+	uint64_t f = mkfile(fs, ROOT, "f");
+	put_text(fs, f, "linked");
+	struct stat st;
+	CHECK_EQ(0, nvfs_link(fs, f, d, "g", &st));
+	CHECK_EQ((long long)f, st.st_ino);
+	CHECK_EQ(2, st.st_nlink);
+	CHECK_EQ(0, nvfs_link(fs, f, ROOT, "h", &st));
+	CHECK_EQ(3, getattr_(fs, f).st_nlink);
+	CHECK_EQ(-EEXIST, nvfs_link(fs, f, ROOT, "h", &st));
+	CHECK_EQ(-EPERM, nvfs_link(fs, d, ROOT, "dl", &st));
+	CHECK_EQ(2, getattr_(fs, d).st_nlink);  /* unchanged by the link */
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, "f"));
+	CHECK_EQ(2, getattr_(fs, f).st_nlink);
+	CHECK_EQ((long long)f, lookup_ino(fs, d, "g"));
+	CHECK(has_text(fs, f, "linked"));
+	CHECK_EQ(0, nvfs_unlink(fs, d, "g"));
+	CHECK_EQ(1, getattr_(fs, f).st_nlink);
+	CHECK(has_text(fs, f, "linked"));
+	CHECK_EQ((long long)f, lookup_ino(fs, ROOT, "h"));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+UNIT_TEST(unlink_open_file)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("orphan"), 32 * MiB, NULL);
+	uint64_t start = free_blocks(fs);
+	uint64_t f = mkfile(fs, ROOT, "victim"); /* one lookup reference */
+	uint64_t after_create = free_blocks(fs); /* root's entry block */
+	REQUIRE_EQ(0, nvfs_open(fs, f, O_RDWR));
+	write_pattern(fs, f, 0, 40 * BS, 6);
+	uint64_t with_data = free_blocks(fs);
+	CHECK_UGE(after_create - 40, with_data);
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, "victim"));
+	CHECK_EQ(-ENOENT, lookup_ino(fs, ROOT, "victim"));
+	/* Still there for the open file. */
+	CHECK_EQ(0, getattr_(fs, f).st_nlink);
+	CHECK(read_matches(fs, f, 0, 40 * BS, 6));
+	write_pattern(fs, f, 40 * BS, 100, 6);
+	CHECK(read_matches(fs, f, 40 * BS - 50, 150, 6));
+	CHECK_UGE(with_data, free_blocks(fs));
+	/* Closed but the kernel still has a lookup reference: kept. */
+	CHECK_EQ(0, nvfs_release(fs, f));
+	CHECK_EQ(0, getattr_(fs, f).st_nlink);
+	CHECK_UGE(with_data, free_blocks(fs));
+	/* Forgotten: freed, every block back. */
+	nvfs_forget(fs, f, 1);
+	CHECK_EQ(-ENOENT, nvfs_getattr(fs, f, &(struct stat){ 0 }));
+	CHECK_UEQ(after_create, free_blocks(fs));
+	CHECK_ULE(after_create, start);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* Extended attributes                                                 */
+
+UNIT_TEST(xattrs)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("xattr"), 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "x");
+	char buf[4096];
+	CHECK_EQ(0, nvfs_listxattr(fs, f, buf, sizeof(buf)));
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
+	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.a", "hello", 5, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.b", "", 0, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, f, "trusted.t", "T", 1, 0));
+	CHECK_EQ(5, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
+	CHECK_MEM("hello", buf, 5);
+	CHECK_EQ(5, nvfs_getxattr(fs, f, "user.a", NULL, 0));  /* size query */
+	CHECK_EQ(-ERANGE, nvfs_getxattr(fs, f, "user.a", buf, 4));
+	CHECK_EQ(0, nvfs_getxattr(fs, f, "user.b", buf, sizeof(buf)));
+	/* The list: every name, NUL-terminated. */
+	const char want[] = "user.a\0user.b\0trusted.t";
+	ssize_t n = nvfs_listxattr(fs, f, buf, sizeof(buf));
+	CHECK_EQ(sizeof(want), n);
+	CHECK_EQ(n, nvfs_listxattr(fs, f, NULL, 0));
+	CHECK_EQ(-ERANGE, nvfs_listxattr(fs, f, buf, (size_t)n - 1));
+	if (n == (ssize_t)sizeof(want)) {
+		/* Order is not promised: look for each name. */
+		int seen = 0;
+		for (char *p = buf; p < buf + n; p += strlen(p) + 1)
+			seen += !strcmp(p, "user.a") + !strcmp(p, "user.b") +
+				!strcmp(p, "trusted.t");
+		CHECK_EQ(3, seen);
+	}
+	/* CREATE / REPLACE. */
+	CHECK_EQ(-EEXIST, nvfs_setxattr(fs, f, "user.a", "x", 1, XATTR_CREATE));
+	CHECK_EQ(-ENODATA, nvfs_setxattr(fs, f, "user.zz", "x", 1,
+					 XATTR_REPLACE));
+	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.a", "bye", 3, XATTR_REPLACE));
+	CHECK_EQ(3, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
+	CHECK_MEM("bye", buf, 3);
+	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.c", "c", 1, XATTR_CREATE));
+	/* Unknown namespaces, and remove. */
+	CHECK_EQ(-EOPNOTSUPP, nvfs_setxattr(fs, f, "bogus.a", "x", 1, 0));
+	CHECK_EQ(0, nvfs_removexattr(fs, f, "user.a"));
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
+	CHECK_EQ(-ENODATA, nvfs_removexattr(fs, f, "user.a"));
+	CHECK_EQ(1, nvfs_getxattr(fs, f, "user.c", buf, sizeof(buf)));
+
+	/* The one xattr block fills up: ENOSPC, the others unharmed. */
+	static uint8_t big[1000];
+	memset(big, 0x5A, sizeof(big));
+	int rc = 0, stored = 0;
+	char name[32];
+	for (int i = 0; i < 20 && rc == 0; i++) {
+		snprintf(name, sizeof(name), "user.big%d", i);
+		rc = nvfs_setxattr(fs, f, name, big, sizeof(big), 0);
+		stored += rc == 0;
+	}
+	CHECK_EQ(-ENOSPC, rc);
+	CHECK_GE(stored, 3);
+	CHECK_LE(stored, 4);
+	snprintf(name, sizeof(name), "user.big%d", stored - 1);
+	CHECK_EQ(sizeof(big), nvfs_getxattr(fs, f, name, buf, sizeof(buf)));
+	CHECK_MEM(big, buf, sizeof(big));
+	snprintf(name, sizeof(name), "user.big%d", stored);
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, name, buf, sizeof(buf)));
+	CHECK_EQ(1, nvfs_getxattr(fs, f, "user.c", buf, sizeof(buf)));
+	CHECK_EQ(-E2BIG, nvfs_setxattr(fs, f, "user.huge", buf, 5000, 0));
+	/* After removing one, it fits again. */
+	CHECK_EQ(0, nvfs_removexattr(fs, f, "user.big0"));
+	CHECK_EQ(0, nvfs_setxattr(fs, f, name, big, sizeof(big), 0));
+	/* Xattrs of a directory. */
+	CHECK_EQ(0, nvfs_setxattr(fs, ROOT, "user.dir", "d", 1, 0));
+	CHECK_EQ(1, nvfs_getxattr(fs, ROOT, "user.dir", buf, sizeof(buf)));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* Space                                                               */
+
+UNIT_TEST(enospc_small_pool)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("enospc"), 8 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "fill");
+	uint64_t start = free_blocks(fs);
+	CHECK_GT(start, 64);
+	static uint8_t chunk[64 * 1024];
+	memset(chunk, 0xC3, sizeof(chunk));
+	uint64_t off = 0;
+	ssize_t n = 0;
+	for (int i = 0; i < 10000; i++) {
+		n = nvfs_write(fs, f, chunk, sizeof(chunk), off);
+		if (n <= 0)
+			break;
+		off += (uint64_t)n;
+	}
+	CHECK_EQ(-ENOSPC, n);
+	CHECK_LE(free_blocks(fs), 2); /* as good as full */
+	CHECK_GE(off, (start - 8) * BS);
+	CHECK_EQ(off, getattr_(fs, f).st_size);
+	/* Other allocations fail cleanly too. */
+	uint64_t g = mkfile(fs, ROOT, "g"); /* no block needed? then fine */
+	ssize_t gn = nvfs_write(fs, g, chunk, sizeof(chunk), 0);
+	CHECK(gn == -ENOSPC || (gn > 0 && gn < (ssize_t)sizeof(chunk)));
+	/* What was written reads back. */
+	uint8_t buf[4096];
+	CHECK_EQ(sizeof(buf), nvfs_read(fs, f, buf, sizeof(buf), off - 4096));
+	CHECK_MEM(chunk, buf, sizeof(buf));
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, "g"));
+	nvfs_forget(fs, g, 1);
+	/* Delete: the free count is back to where it started. */
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, "fill"));
+	nvfs_forget(fs, f, 1);
+	CHECK_UEQ(start, free_blocks(fs));
+	/* And the space can be used again. */
+	uint64_t h = mkfile(fs, ROOT, "again");
+	write_pattern(fs, h, 0, 1 * MiB, 7);
+	CHECK(read_matches(fs, h, 0, 1 * MiB, 7));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* Persistence and crashes                                             */
+
+UNIT_TEST(persistence_remount)
+{
+	const char *path = tmp_pool("persist");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	struct nvfs_ctx c = ctx();
+	struct stat st;
+	uint64_t d = mkdir_(fs, ROOT, "dir");
+	uint64_t f = mkfile(fs, d, "data");
+	write_pattern(fs, f, 0, 300000, 8);
+	write_pattern(fs, f, 5 * MiB, 10, 8);
+	REQUIRE_EQ(0, nvfs_symlink(fs, &c, ROOT, "sym", "dir/data", &st));
+	uint64_t s = st.st_ino;
+	REQUIRE_EQ(0, nvfs_setxattr(fs, f, "user.k", "v1", 2, 0));
+	REQUIRE_EQ(0, nvfs_link(fs, f, ROOT, "hard", &st));
+	struct stat a = { .st_mode = 0600 };
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE, &st));
+	struct stat before = getattr_(fs, f);
+	uint64_t free_before = free_blocks(fs);
+	uint64_t gen = nvfs_generation(fs, f);
+	umount_fs(fs);
+
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(!rep.created);
+	CHECK(rep.was_clean);
+	CHECK_EQ(0, rep.undone_records);
+	CHECK_UEQ(0, rep.orphans_freed);
+	CHECK_EQ((long long)d, lookup_ino(fs, ROOT, "dir"));
+	CHECK_EQ((long long)f, lookup_ino(fs, d, "data"));
+	CHECK_EQ((long long)f, lookup_ino(fs, ROOT, "hard"));
+	struct stat after = getattr_(fs, f);
+	CHECK_EQ(before.st_size, after.st_size);
+	CHECK_EQ(before.st_mode, after.st_mode);
+	CHECK_EQ(S_IFREG | 0600, after.st_mode);
+	CHECK_EQ(2, after.st_nlink);
+	CHECK_EQ(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+	CHECK_EQ(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+	CHECK_UEQ(gen, nvfs_generation(fs, f));
+	CHECK(read_matches(fs, f, 0, 300000, 8));
+	CHECK(read_zeros(fs, f, 300000, 5 * MiB - 300000));
+	CHECK(read_matches(fs, f, 5 * MiB, 10, 8));
+	char buf[64];
+	CHECK_EQ(8, nvfs_readlink(fs, s, buf, sizeof(buf)));
+	CHECK_STR("dir/data", buf);
+	CHECK_EQ(2, nvfs_getxattr(fs, f, "user.k", buf, sizeof(buf)));
+	CHECK_MEM("v1", buf, 2);
+	CHECK_UEQ(free_before, free_blocks(fs));
+	umount_fs(fs);
+}
+
+UNIT_TEST(crash_recovery)
+{
+	const char *path = tmp_pool("crash");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	uint64_t keep = mkfile(fs, ROOT, "keep");
+	write_pattern(fs, keep, 0, 200000, 9);
+	uint64_t base = free_blocks(fs);
+	uint64_t orphan = mkfile(fs, ROOT, "orphan");
+	REQUIRE_EQ(0, nvfs_open(fs, orphan, O_RDWR));
+	write_pattern(fs, orphan, 0, 50 * BS, 10);
+	REQUIRE_EQ(0, nvfs_unlink(fs, ROOT, "orphan"));
+	CHECK_EQ(0, getattr_(fs, orphan).st_nlink);
+	CHECK_UGE(base - 50, free_blocks(fs));
+	/* The process dies: no release, no forget, no clean unmount. */
+	abandon_fs(fs);
+
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(!rep.was_clean);
+	CHECK(!rep.created);
+	CHECK_UGE(rep.orphans_freed, 1);
+	CHECK_EQ(-ENOENT, nvfs_getattr(fs, orphan, &(struct stat){ 0 }));
+	CHECK_EQ(-ENOENT, lookup_ino(fs, ROOT, "orphan"));
+	CHECK_EQ((long long)keep, lookup_ino(fs, ROOT, "keep"));
+	CHECK_EQ(200000, getattr_(fs, keep).st_size);
+	CHECK(read_matches(fs, keep, 0, 200000, 9));
+	CHECK_UEQ(base, free_blocks(fs));
+	umount_fs(fs);
+	/* And a tidy unmount after it is clean again. */
+	fs = mount_pool(path, 0, &rep);
+	CHECK(rep.was_clean);
+	CHECK_UEQ(0, rep.orphans_freed);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* Journal (internal API)                                              */
+
+/* A free inode slot: bytes nothing reads, safe to scribble on. */
+static struct nvmpfs_inode *spare_inode(struct nvfs *fs, uint64_t *ino_out)
+{
+	for (uint64_t ino = fs->sb.inode_count - 1; ino > ROOT; ino--) {
+		struct nvmpfs_inode *inode = inode_get(fs, ino);
+		if (!inode->mode) {
+			*ino_out = ino;
+			return inode;
+		}
+	}
+	FAIL("no free inode");
+	return NULL;
+}
+
+UNIT_TEST(journal_abort_restores)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("txabort"), 32 * MiB, NULL);
+	uint64_t ino;
+	pthread_mutex_lock(&fs->lock);
+	struct nvmpfs_inode *spare = spare_inode(fs, &ino);
+	struct nvmpfs_inode *root = inode_get(fs, ROOT);
+	struct nvmpfs_inode spare_old = *spare, root_old = *root;
+	uint64_t *bitmap = alloc_bitmap(fs);
+	uint64_t word_idx = (fs->sb.block_count - 1) / 64;
+	uint64_t word_old = bitmap[word_idx];
+
+	tx_begin(&fs->j);
+	CHECK_EQ(0, tx_log(&fs->j, spare->reserved, sizeof(spare->reserved)));
+	memset(spare->reserved, 0xAB, sizeof(spare->reserved));
+	CHECK_EQ(0, tx_log(&fs->j, root, sizeof(*root)));
+	root->size += 12345;
+	root->uid ^= 0x5555;
+	/* A range inside one logged already: no second record needed. */
+	CHECK_EQ(0, tx_log(&fs->j, &root->nlink, sizeof(root->nlink)));
+	root->nlink = 77;
+	CHECK_EQ(0, tx_log(&fs->j, &bitmap[word_idx], 8));
+	bitmap[word_idx] = ~word_old;
+	CHECK_GT(fs->j.nrecords, 0);
+	CHECK_LT(tx_room(&fs->j), (fs->sb.journal_blocks) * BS);
+	/* Not yet undone: the changes are in place. */
+	CHECK_EQ(77, root->nlink);
+	tx_abort(&fs->j);
+	CHECK_MEM(&spare_old, spare, sizeof(*spare));
+	CHECK_MEM(&root_old, root, sizeof(*root));
+	CHECK_UEQ(word_old, bitmap[word_idx]);
+	CHECK_UEQ(0, fs->j.seq);
+	const struct nvmpfs_journal_head *head =
+		pool_block(fs->pool, fs->sb.journal_start);
+	CHECK_UEQ(0, head->active_seq);
+
+	/* A committed transaction stays. */
+	tx_begin(&fs->j);
+	CHECK_EQ(0, tx_log(&fs->j, spare->reserved, 8));
+	spare->reserved[0] = 42;
+	tx_commit(&fs->j);
+	CHECK_UEQ(42, spare->reserved[0]);
+	CHECK_UEQ(0, head->active_seq);
+	/* Undo it by hand for the fsck at the end. */
+	tx_begin(&fs->j);
+	CHECK_EQ(0, tx_log(&fs->j, spare->reserved, 8));
+	spare->reserved[0] = spare_old.reserved[0];
+	tx_commit(&fs->j);
+
+	/* A journal that fills refuses with ENOSPC; abort still works. */
+	tx_begin(&fs->j);
+	int rc = 0;
+	uint64_t logged = 0;
+	for (uint64_t i = 0; rc == 0 && i < fs->sb.journal_blocks * 2; i++) {
+		/* distinct ranges: inode table blocks, one block each */
+		uint8_t *p = pool_block(fs->pool, fs->sb.inode_start +
+					(i % (fs->sb.bitmap_start -
+					      fs->sb.inode_start)));
+		p += (i / (fs->sb.bitmap_start - fs->sb.inode_start)) * 8;
+		rc = tx_log(&fs->j, p, BS / 2);
+		logged += rc == 0;
+	}
+	CHECK_EQ(-ENOSPC, rc);
+	CHECK_GT(logged, 1);
+	tx_abort(&fs->j);
+	CHECK_MEM(&root_old, root, sizeof(*root));
+	pthread_mutex_unlock(&fs->lock);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+UNIT_TEST(journal_interrupted_rolled_back)
+{
+	const char *path = tmp_pool("txcrash");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	put_text(fs, f, "before");
+	uint64_t ino;
+	pthread_mutex_lock(&fs->lock);
+	struct nvmpfs_inode *spare = spare_inode(fs, &ino);
+	struct nvmpfs_inode *fi = inode_get(fs, f);
+	struct nvmpfs_inode spare_old = *spare, f_old = *fi;
+	tx_begin(&fs->j);
+	REQUIRE_EQ(0, tx_log(&fs->j, spare->reserved, sizeof(spare->reserved)));
+	memset(spare->reserved, 0xCD, sizeof(spare->reserved));
+	REQUIRE_EQ(0, tx_log(&fs->j, fi, sizeof(*fi)));
+	fi->size = 3;               /* as if a truncate were under way */
+	fi->mode = S_IFREG | 0777;
+	pool_flush_ptr(fs->pool, spare, sizeof(*spare));
+	pool_flush_ptr(fs->pool, fi, sizeof(*fi));
+	pool_drain(fs->pool);       /* the changes reached the media */
+	pthread_mutex_unlock(&fs->lock);
+	abandon_fs(fs);             /* killed before the commit */
+
+	/* What the media holds now: the changes, and an open transaction. */
+	struct nvmpfs_super sb;
+	pool_file_super(path, &sb);
+	struct nvmpfs_journal_head head;
+	pool_file_read(path, sb.journal_start * BS, &head, sizeof(head));
+	CHECK_NE(0, head.active_seq);
+	struct nvmpfs_inode on_media;
+	pool_file_read(path, sb.inode_start * BS + f * NVMPFS_INODE_SIZE,
+		       &on_media, sizeof(on_media));
+	CHECK_EQ(3, on_media.size);
+
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(!rep.was_clean);
+	CHECK_GE(rep.undone_records, 2);
+	struct stat st = getattr_(fs, f);
+	CHECK_EQ(6, st.st_size);
+	CHECK_EQ(S_IFREG | 0644, st.st_mode);
+	/* Byte for byte as before the transaction (before a read moves
+	 * atime). */
+	pthread_mutex_lock(&fs->lock);
+	CHECK_MEM(&spare_old, inode_get(fs, ino), sizeof(spare_old));
+	CHECK_MEM(&f_old, inode_get(fs, f), sizeof(f_old));
+	pthread_mutex_unlock(&fs->lock);
+	CHECK(has_text(fs, f, "before"));
+	pthread_mutex_lock(&fs->lock);
+	const struct nvmpfs_journal_head *h =
+		pool_block(fs->pool, fs->sb.journal_start);
+	CHECK_UEQ(0, h->active_seq);
+	pthread_mutex_unlock(&fs->lock);
+	umount_fs(fs);
+	/* Recovery ran once: the next mount has nothing to undo. */
+	fs = mount_pool(path, 0, &rep);
+	CHECK(rep.was_clean);
+	CHECK_EQ(0, rep.undone_records);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* fsck                                                                */
+
+static void populate_for_check(struct nvfs *fs)
+{
+	struct nvfs_ctx c = ctx();
+	struct stat st;
+	uint64_t d = mkdir_(fs, ROOT, "d");
+	uint64_t e = mkdir_(fs, d, "e");
+	uint64_t f = mkfile(fs, d, "f");
+	write_pattern(fs, f, 0, 100000, 11);
+	uint64_t g = mkfile(fs, e, "g");
+	write_pattern(fs, g, 3 * MiB, 5000, 11);
+	REQUIRE_EQ(0, nvfs_symlink(fs, &c, e, "s", "../f", &st));
+	REQUIRE_EQ(0, nvfs_link(fs, f, ROOT, "f2", &st));
+	REQUIRE_EQ(0, nvfs_setxattr(fs, g, "user.x", "y", 1, 0));
+	REQUIRE_EQ(0, nvfs_mknod(fs, &c, ROOT, "fifo", S_IFIFO | 0600, 0, &st));
+}
+
+UNIT_TEST(fsck_bitmap_corruption)
+{
+	const char *path = tmp_pool("fsck");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	populate_for_check(fs);
+	umount_fs(fs);
+
+	char *text;
+	struct check_result res;
+	CHECK_EQ(0, run_check(path, false, &text, &res));
+	CHECK_GT(res.inodes_used, 5);
+	CHECK_GT(res.blocks_used, 25);
+	CHECK_EQ(0, run_check(path, true, &text, &res));
+	CHECK_UEQ(0, res.fixed);
+
+	/* A bitmap word with blocks marked in use that nothing holds, and
+	 * one used block marked free. */
+	struct nvmpfs_super sb;
+	pool_file_super(path, &sb);
+	uint64_t word = (sb.block_count - 200) / 64;
+	uint64_t off = sb.bitmap_start * BS + word * 8;
+	uint64_t v;
+	pool_file_read(path, off, &v, 8);
+	CHECK_UEQ(0, v);
+	v = 0xF0F0F0F0F0F0F0F0ull;
+	pool_file_write(path, off, &v, 8);
+	uint64_t used_word = sb.data_start / 64;
+	uint64_t uoff = sb.bitmap_start * BS + used_word * 8;
+	uint64_t u;
+	pool_file_read(path, uoff, &u, 8);
+	CHECK_NE(0, u);
+	uint64_t uclear = u & (u - 1); /* its lowest set bit cleared */
+	/* The lowest set bit of that word may be metadata, which is fine:
+	 * a used block marked free is a problem either way. */
+	pool_file_write(path, uoff, &uclear, 8);
+
+	int64_t found = run_check(path, false, &text, &res);
+	CHECK_GE(found, 2);
+	CHECK_CONTAINS(text, "bitmap");
+	CHECK_UEQ(0, res.fixed);
+	/* -n changed nothing. */
+	uint64_t again;
+	pool_file_read(path, off, &again, 8);
+	CHECK_UEQ(v, again);
+	CHECK_GE(run_check(path, false, NULL, NULL), 2);
+
+	/* Repair, then a check finds nothing. */
+	found = run_check(path, true, &text, &res);
+	CHECK_GE(found, 2);
+	CHECK_UEQ(res.found, res.fixed);
+	CHECK_CONTAINS(text, "fixed");
+	pool_file_read(path, off, &again, 8);
+	CHECK_UEQ(0, again);
+	pool_file_read(path, uoff, &again, 8);
+	CHECK_UEQ(u, again);
+	CHECK_EQ(0, run_check(path, false, &text, &res));
+
+	/* The repaired pool mounts clean and its data is whole. */
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(rep.was_clean);
+	int64_t d = lookup_ino(fs, ROOT, "d");
+	REQUIRE_GT(d, 0);
+	int64_t f = lookup_ino(fs, (uint64_t)d, "f");
+	REQUIRE_GT(f, 0);
+	CHECK(read_matches(fs, (uint64_t)f, 0, 100000, 11));
+	umount_fs(fs);
+}
+
+UNIT_TEST(fsck_holds_lock)
+{
+	const char *path = tmp_pool("fscklock");
+	struct nvfs *fs = mount_pool(path, 8 * MiB, NULL);
+	FILE *out = tmpfile();
+	struct check_opts o = { .repair = false };
+	struct check_result res;
+	char err[512] = "";
+	/* A mounted pool cannot be checked: refused, not misread. */
+	CHECK_EQ(-1, check_pool(path, &o, out, &res, err, sizeof(err)));
+	CHECK_CONTAINS(err, "in use");
+	o.repair = true;
+	CHECK_EQ(-1, check_pool(path, &o, out, &res, err, sizeof(err)));
+	fclose(out);
+	umount_fs(fs);
+}
+
+/* ------------------------------------------------------------------ */
+/* mkfs and superblock                                                 */
+
+UNIT_TEST(format_refuses_small_pool)
+{
+	const char *path = tmp_pool("small");
+	struct pool_open_opts po = { .create = true,
+				     .create_size = NVMPFS_MIN_POOL_SIZE - BS };
+	char err[512] = "";
+	struct pool *pool = pool_open(path, &po, err, sizeof(err));
+	if (!pool)
+		FAIL("pool_open: %s", err);
+	struct mkfs_params params = { 0 };
+	CHECK_EQ(-1, format_pool(pool, &params, NULL, NULL, err, sizeof(err)));
+	CHECK_CONTAINS(err, "too small");
+	CHECK_CONTAINS(err, "8 MiB");
+	CHECK_CONTAINS(err, path);
+	/* Nothing that looks like a pool was left. */
+	struct nvmpfs_super sb;
+	CHECK_EQ(-1, super_load(pool, &sb, err, sizeof(err)));
+	pool_close(pool);
+
+	/* Exactly the minimum works. */
+	const char *ok = tmp_pool("min");
+	po.create_size = NVMPFS_MIN_POOL_SIZE;
+	pool = pool_open(ok, &po, err, sizeof(err));
+	if (!pool)
+		FAIL("pool_open: %s", err);
+	CHECK_EQ(0, format_pool(pool, &params, NULL, NULL, err, sizeof(err)));
+	CHECK_EQ(0, super_load(pool, &sb, err, sizeof(err)));
+	CHECK_UEQ(NVMPFS_MIN_POOL_SIZE / BS, sb.block_count);
+	CHECK_EQ(3, super_valid_copies(pool));
+	pool_close(pool);
+	CHECK_EQ(0, run_check(ok, false, NULL, NULL));
+
+	/* Through nvfs_mount: refused, and no file is left behind. */
+	const char *tiny = tmp_pool("tiny");
+	struct nvfs *fs;
+	struct nvfs_mount_report rep;
+	CHECK_NE(0, try_mount(tiny, 4 * MiB, &fs, &rep, err, sizeof(err)));
+	CHECK_CONTAINS(err, "too small");
+	CHECK(access(tiny, F_OK) != 0);
+}
+
+UNIT_TEST(super_load_refuses_foreign)
+{
+	/* A file of random bytes. */
+	const char *path = tmp_pool("random");
+	int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+	REQUIRE(fd >= 0);
+	uint8_t *junk = malloc(8 * MiB);
+	srandom(1234);
+	for (size_t i = 0; i < 8 * MiB; i++)
+		junk[i] = (uint8_t)random();
+	REQUIRE_EQ(8 * MiB, write(fd, junk, 8 * MiB));
+	close(fd);
+	free(junk);
+	char err[512] = "";
+	struct pool_open_opts po = { 0 };
+	struct pool *pool = pool_open(path, &po, err, sizeof(err));
+	if (!pool)
+		FAIL("pool_open: %s", err);
+	struct nvmpfs_super sb;
+	CHECK_EQ(-1, super_load(pool, &sb, err, sizeof(err)));
+	CHECK_CONTAINS(err, "not an nvmpfs pool");
+	CHECK_CONTAINS(err, path);
+	pool_close(pool);
+	/* nvfs_mount and fsck say the same. */
+	struct nvfs *fs;
+	struct nvfs_mount_report rep;
+	CHECK_NE(0, try_mount(path, 0, &fs, &rep, err, sizeof(err)));
+	CHECK_CONTAINS(err, "not an nvmpfs pool");
+	CHECK_EQ(-1, run_check(path, false, NULL, NULL));
+
+	/* A valid pool whose version field says 2 (both copies). */
+	const char *vpath = tmp_pool("version");
+	fs = mount_pool(vpath, 8 * MiB, NULL);
+	umount_fs(fs);
+	for (int copy = 0; copy < 2; copy++) {
+		uint32_t v = NVMPFS_LAYOUT_VERSION + 1;
+		pool_file_write(vpath, (uint64_t)copy * BS +
+				offsetof(struct nvmpfs_super, version), &v,
+				sizeof(v));
+	}
+	pool = pool_open(vpath, &po, err, sizeof(err));
+	if (!pool)
+		FAIL("pool_open: %s", err);
+	CHECK_EQ(-1, super_load(pool, &sb, err, sizeof(err)));
+	CHECK_CONTAINS(err, "version");
+	CHECK_CONTAINS(err, "2");
+	pool_close(pool);
+	CHECK_NE(0, try_mount(vpath, 0, &fs, &rep, err, sizeof(err)));
+	CHECK_CONTAINS(err, "version");
+
+	/* One damaged copy: the other one is used. */
+	const char *hpath = tmp_pool("halfsb");
+	fs = mount_pool(hpath, 8 * MiB, NULL);
+	umount_fs(fs);
+	uint64_t bad = 0xdeadbeef;
+	pool_file_write(hpath, offsetof(struct nvmpfs_super, block_count), &bad,
+			sizeof(bad));
+	pool = pool_open(hpath, &po, err, sizeof(err));
+	if (!pool)
+		FAIL("pool_open: %s", err);
+	CHECK_EQ(2, super_valid_copies(pool));
+	CHECK_EQ(0, super_load(pool, &sb, err, sizeof(err)));
+	CHECK_UEQ(8 * MiB / BS, sb.block_count);
+	pool_close(pool);
+	/* fsck reports it and the repair rewrites copy A. */
+	CHECK_GE(run_check(hpath, false, NULL, NULL), 1);
+	CHECK_GE(run_check(hpath, true, NULL, NULL), 1);
+	CHECK_EQ(0, run_check(hpath, false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+
+/* A test that crashes must not leave its pools in /dev/shm. */
+static void on_fatal_signal(int sig)
+{
+	for (int i = 0; i < npools; i++)
+		unlink(pool_paths[i]);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int main(int argc, char **argv)
+{
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL,
+				     SIGINT, SIGTERM };
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], on_fatal_signal);
+	/* Before any pool opens: libpmem reads it at the first mapping. */
+	setenv("PMEM_IS_PMEM_FORCE", "1", 1);
+	unsetenv("NVMPFS_CRASH_AT");
+	unit_after_each = cleanup_test;
+	return unit_main(argc, argv);
+}
