@@ -1,0 +1,100 @@
+"""Helpers for the nvmpfs tests written in Python (PYTHONPATH has tests/common).
+
+Everything prints deterministic lines: errno names, never numbers that
+depend on the machine (inode numbers, times, pids).
+"""
+import ctypes
+import ctypes.util
+import errno
+import os
+
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+RENAME_WHITEOUT = 4
+
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+FALLOC_FL_COLLAPSE_RANGE = 0x08
+FALLOC_FL_ZERO_RANGE = 0x10
+FALLOC_FL_INSERT_RANGE = 0x20
+
+SEEK_DATA = getattr(os, "SEEK_DATA", 3)
+SEEK_HOLE = getattr(os, "SEEK_HOLE", 4)
+
+
+def ename(e):
+    """errno value -> its name (e.g. 'ENOENT')."""
+    return errno.errorcode.get(e, str(e))
+
+
+def attempt(label, fn, *args, **kw):
+    """Run fn; print 'label: ok' or 'label: ENAME'. Return the result or None."""
+    try:
+        r = fn(*args, **kw)
+    except OSError as e:
+        print(f"{label}: {ename(e.errno)}")
+        return None
+    print(f"{label}: ok")
+    return r
+
+
+def _check(rc):
+    if rc < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return rc
+
+
+libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                           ctypes.c_char_p, ctypes.c_uint]
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64,
+                           ctypes.c_int64]
+
+
+def renameat2(old, new, flags=0):
+    _check(libc.renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD,
+                          os.fsencode(new), flags))
+
+
+def fallocate(fd, mode, offset, length):
+    _check(libc.fallocate(fd, mode, offset, length))
+
+
+def data_segments(fd):
+    """The data extents of a file as [(start, end)], found with SEEK_DATA/SEEK_HOLE."""
+    size = os.fstat(fd).st_size
+    out = []
+    pos = 0
+    while pos < size:
+        try:
+            d = os.lseek(fd, pos, SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                break
+            raise
+        h = os.lseek(fd, d, SEEK_HOLE)
+        out.append((d, h))
+        pos = h
+    return out
+
+
+def pattern(seed, n):
+    """n deterministic pseudo-random bytes for a seed."""
+    import random
+    return random.Random(seed).randbytes(n)
+
+
+def wait_until(cond, timeout=5.0):
+    """Poll cond() until true or timeout; return its last value.  For effects
+    the kernel delivers to the daemon a moment later (RELEASE, FORGET of an
+    unlinked inode), after which space and inodes come back."""
+    import time
+    end = time.time() + timeout
+    while True:
+        v = cond()
+        if v or time.time() > end:
+            return v
+        time.sleep(0.05)
