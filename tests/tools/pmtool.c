@@ -204,6 +204,8 @@ static int cmd_pwrite(int argc, char **argv)
 	if (n != (ssize_t)len) {
 		printf("pwrite %llu:%llu: %s\n", (unsigned long long)off,
 		       (unsigned long long)len, n < 0 ? ename(errno) : "short");
+		free(buf);
+		close(fd);
 		return 1;
 	}
 	free(buf);
@@ -566,6 +568,8 @@ static int cmd_check(int argc, char **argv)
 	if (n < 0) {
 		printf("check %llu:%llu: %s\n", (unsigned long long)off,
 		       (unsigned long long)len, ename(errno));
+		free(buf);
+		close(fd);
 		return 1;
 	}
 	uint64_t good = 0;
