@@ -316,6 +316,7 @@ ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 	ssize_t n = fill_range(fs, inode, buf, off, size);
 	if (n <= 0 && size > 0) {
 		fs_abort(fs);
+		file_zero_past_eof(fs, ino);
 		rc = (int)n;
 		goto out;
 	}
@@ -352,6 +353,51 @@ static void zero_mapped(struct nvfs *fs, const struct nvmpfs_inode *inode,
 			change_end(fs, pblk, touched);
 		}
 		from += n;
+	}
+}
+
+static bool all_zero(const uint8_t *p, uint64_t len)
+{
+	for (uint64_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Zeroes whatever mapped bytes lie at or past EOF.  A write that extended
+ * the file and was rolled back (a crash, a failed transaction) leaves its
+ * data there; the size went back, the bytes did not, and a later
+ * extension would show them.
+ */
+void file_zero_past_eof(struct nvfs *fs, uint64_t ino)
+{
+	struct nvmpfs_inode *inode = inode_live(fs, ino);
+	if (!inode || !S_ISREG(inode->mode))
+		return;
+	bool zeroed = false;
+	uint64_t pos = inode->size;
+	for (;;) {
+		uint64_t blk = bmap_next(fs, inode, block_of(pos), true);
+		if (blk == UINT64_MAX)
+			break;
+		if (blk * BS > pos)
+			pos = blk * BS;
+		uint64_t run;
+		uint64_t pblk = bmap_lookup(fs, inode, block_of(pos), &run);
+		uint64_t end = (block_of(pos) + run) * BS;
+		if (pblk) {
+			const uint8_t *p = pool_at(fs->pool, pblk * BS + pos % BS);
+			if (!all_zero(p, end - pos)) {
+				zero_mapped(fs, inode, pos, end);
+				zeroed = true;
+			}
+		}
+		pos = end;
+	}
+	if (zeroed) {
+		pool_drain(fs->pool);
+		csum_persist_all(fs);
 	}
 }
 

@@ -46,12 +46,16 @@ void fs_abort(struct nvfs *fs)
 }
 
 /* Finishes what a crash interrupted: truncates, then orphan reclaim. */
-static void recover_inodes(struct nvfs *fs, struct nvfs_mount_report *report)
+static void recover_inodes(struct nvfs *fs, struct nvfs_mount_report *report,
+			   bool after_crash)
 {
 	for (uint64_t ino = NVMPFS_ROOT_INO; ino < fs->sb.inode_count; ino++) {
 		struct nvmpfs_inode *inode = inode_get(fs, ino);
 		if (!inode->mode)
 			continue;
+		/* A rolled-back extending write may have left bytes past EOF. */
+		if (after_crash && S_ISREG(inode->mode) && inode->nlink)
+			file_zero_past_eof(fs, ino);
 		if (inode->flags & NVMPFS_IFLAG_TRUNCATING &&
 		    file_finish_truncate(fs, ino) == 0)
 			report->truncates_finished++;
@@ -129,7 +133,8 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 		goto fail_fs;
 	}
 	if (!fs->read_only) {
-		recover_inodes(fs, report);
+		recover_inodes(fs, report, !report->was_clean ||
+					       report->undone_records > 0);
 		fs->sb.state = NVMPFS_STATE_MOUNTED;
 		super_store(fs->pool, &fs->sb);
 	}
@@ -161,7 +166,7 @@ void nvfs_unmount(struct nvfs *fs)
 	if (!fs->read_only) {
 		/* Nobody holds unlinked files any more: free them now. */
 		struct nvfs_mount_report ignored = { 0 };
-		recover_inodes(fs, &ignored);
+		recover_inodes(fs, &ignored, false);
 		csum_persist_all(fs);
 		pool_drain(fs->pool);
 		fs->sb.state = NVMPFS_STATE_CLEAN;

@@ -193,6 +193,8 @@ void csum_fini(struct nvfs *fs);
 void file_update_atime(struct nvfs *fs, struct nvmpfs_inode *inode);
 void file_note_dirty(struct nvfs *fs, uint64_t ino, uint64_t off, uint64_t len);
 int file_truncate(struct nvfs *fs, uint64_t ino, uint64_t size);
+/* Zeroes mapped bytes at or past EOF (after a rollback). */
+void file_zero_past_eof(struct nvfs *fs, uint64_t ino);
 /* Finishes an interrupted truncate (mount). */
 int file_finish_truncate(struct nvfs *fs, uint64_t ino);
 
