@@ -24,6 +24,8 @@
  *  - File data is written in place and made durable before the WRITE reply;
  *    blocks newly given to a file are zeroed where the write does not cover
  *    them, and every byte of a file at an offset >= its size reads as zero.
+ *    (An extending write rolled back by a crash leaves its bytes past the
+ *    restored size; the mount after an unclean shutdown zeroes them.)
  *  - Free directory slots are all-zero bytes.
  */
 #ifndef NVMPFS_LAYOUT_H
