@@ -48,6 +48,26 @@ static int ioctl_error(const char *path, const char *what)
 	return 2;
 }
 
+struct field {
+	const char *name;
+	uint64_t v;
+};
+
+/* Named numbers: one JSON object, or aligned "name value" lines. */
+static void print_fields(const struct field *f, size_t n, int width)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (json)
+			printf("%s\"%s\": %llu", i ? ", " : "{", f[i].name,
+			       (unsigned long long)f[i].v);
+		else
+			printf("%-*s %llu\n", width, f[i].name,
+			       (unsigned long long)f[i].v);
+	}
+	if (json)
+		printf("}\n");
+}
+
 static int cmd_stats(const char *mnt)
 {
 	int fd = open_target(mnt, O_RDONLY);
@@ -58,7 +78,7 @@ static int cmd_stats(const char *mnt)
 	close(fd);
 	if (rc < 0)
 		return ioctl_error(mnt, "stats");
-	const struct { const char *name; uint64_t v; } f[] = {
+	const struct field f[] = {
 		{ "drains", s.drains }, { "commits", s.commits },
 		{ "writes", s.writes }, { "bytes_written", s.bytes_written },
 		{ "fsyncs", s.fsyncs }, { "sync_points", s.sync_points },
@@ -69,18 +89,7 @@ static int cmd_stats(const char *mnt)
 		{ "verify_failures", s.verify_failures },
 		{ "sync_ns", s.sync_ns },
 	};
-	size_t n = sizeof(f) / sizeof(f[0]);
-	if (json)
-		putchar('{');
-	for (size_t i = 0; i < n; i++) {
-		if (json)
-			printf("%s\"%s\": %llu", i ? ", " : "", f[i].name,
-			       (unsigned long long)f[i].v);
-		else
-			printf("%-16s %llu\n", f[i].name, (unsigned long long)f[i].v);
-	}
-	if (json)
-		printf("}\n");
+	print_fields(f, sizeof(f) / sizeof(f[0]), 16);
 	return 0;
 }
 
@@ -288,7 +297,7 @@ static int cmd_attrs(const char *path)
 	close(fd);
 	if (rc < 0)
 		return ioctl_error(path, "attributes");
-	const struct { const char *name; uint32_t v; } f[] = {
+	const struct field f[] = {
 		{ "optimized_flush_capable", a.optimized_flush_capable },
 		{ "flush_and_verify_capable", a.flush_and_verify_capable },
 		{ "async_flush_capable", a.async_flush_capable },
@@ -298,15 +307,7 @@ static int cmd_attrs(const char *path)
 		{ "max_ranges_per_flush", a.max_ranges_per_flush },
 		{ "mirrored", a.mirrored },
 	};
-	size_t n = sizeof(f) / sizeof(f[0]);
-	for (size_t i = 0; i < n; i++) {
-		if (json)
-			printf("%s\"%s\": %u", i ? ", " : "{", f[i].name, f[i].v);
-		else
-			printf("%-32s %u\n", f[i].name, f[i].v);
-	}
-	if (json)
-		printf("}\n");
+	print_fields(f, sizeof(f) / sizeof(f[0]), 32);
 	return 0;
 }
 

@@ -38,19 +38,24 @@ static bool drops_priv(fuse_req_t req)
 	return fuse_req_ctx(req)->uid != 0;
 }
 
+static struct fuse_entry_param entry_of(struct nvfs *fs, const struct stat *st)
+{
+	return (struct fuse_entry_param){
+		.ino = st->st_ino,
+		.generation = nvfs_generation(fs, st->st_ino),
+		.attr = *st,
+		.attr_timeout = CACHE_SECONDS,
+		.entry_timeout = CACHE_SECONDS,
+	};
+}
+
 static void reply_entry(fuse_req_t req, int rc, const struct stat *st)
 {
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	struct fuse_entry_param e = {
-		.ino = st->st_ino,
-		.generation = nvfs_generation(fs_of(req), st->st_ino),
-		.attr = *st,
-		.attr_timeout = CACHE_SECONDS,
-		.entry_timeout = CACHE_SECONDS,
-	};
+	struct fuse_entry_param e = entry_of(fs_of(req), st);
 	fuse_reply_entry(req, &e);
 }
 
@@ -271,13 +276,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	struct fuse_entry_param e = {
-		.ino = st.st_ino,
-		.generation = nvfs_generation(fs, st.st_ino),
-		.attr = st,
-		.attr_timeout = CACHE_SECONDS,
-		.entry_timeout = CACHE_SECONDS,
-	};
+	struct fuse_entry_param e = entry_of(fs, &st);
 	fi->keep_cache = keep_cache(fs);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* The caller went away: drop what the reply would have held. */
@@ -443,15 +442,20 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 					flags));
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			size_t size)
+/*
+ * getxattr and listxattr answer alike: size 0 asks for the size only,
+ * otherwise the bytes; name is NULL for a listing.
+ */
+static void reply_xattr_query(fuse_req_t req, fuse_ino_t ino, const char *name,
+			      size_t size)
 {
 	char *buf = size ? malloc(size) : NULL;
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = nvfs_getxattr(fs_of(req), ino, name, buf, size);
+	ssize_t n = name ? nvfs_getxattr(fs_of(req), ino, name, buf, size)
+			 : nvfs_listxattr(fs_of(req), ino, buf, size);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (size == 0)
@@ -461,21 +465,15 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	reply_xattr_query(req, ino, name, size);
+}
+
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char *buf = size ? malloc(size) : NULL;
-	if (size && !buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	ssize_t n = nvfs_listxattr(fs_of(req), ino, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	reply_xattr_query(req, ino, NULL, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)

@@ -84,14 +84,13 @@ void file_update_atime(struct nvfs *fs, struct nvmpfs_inode *inode)
 	tx_commit(&fs->j);
 }
 
-/* Records a bad block of a file and says so in the log. */
-static void report_bad_block(struct nvfs *fs, uint64_t ino, uint64_t lblk,
-			     uint64_t pblk)
+void file_note_bad_block(struct nvfs *fs, uint64_t ino, uint64_t lblk,
+			 uint64_t pblk, const char *found_by)
 {
 	struct icache_ent *ent = icache_get(fs, ino, true);
 	fs->stats.verify_failures++;
-	nvfs_log(fs, "checksum mismatch: inode %llu, offset %llu, length %u "
-		 "(pool block %llu): reads of it fail with EIO",
+	nvfs_log(fs, "%s: checksum mismatch: inode %llu, offset %llu, length %u "
+		 "(pool block %llu): reads of it fail with EIO", found_by,
 		 (unsigned long long)ino, (unsigned long long)(lblk * BS), BS,
 		 (unsigned long long)pblk);
 	if (ent)
@@ -106,7 +105,7 @@ static int64_t first_bad_block(struct nvfs *fs, uint64_t ino, uint64_t lblk,
 		return -1;
 	for (uint64_t i = 0; i < n; i++)
 		if (csum_check_block(fs, pblk + i) < 0) {
-			report_bad_block(fs, ino, lblk + i, pblk + i);
+			file_note_bad_block(fs, ino, lblk + i, pblk + i, "read");
 			return (int64_t)i;
 		}
 	return -1;

@@ -67,15 +67,8 @@ static void verify_range(struct nvfs *fs, uint64_t ino,
 		fs->stats.blocks_verified++;
 		if (csum_check_block(fs, pblk) >= 0)
 			continue;
-		fs->stats.verify_failures++;
-		nvfs_log(fs, "verify failed: inode %llu, offset %llu, length %u "
-			 "(pool block %llu)", (unsigned long long)ino,
-			 (unsigned long long)(lblk * BS), BS,
-			 (unsigned long long)pblk);
 		range_list_add(failed, lblk * BS, BS);
-		struct icache_ent *ent = icache_get(fs, ino, true);
-		if (ent)
-			range_list_add(&ent->bad, lblk * BS, BS);
+		file_note_bad_block(fs, ino, lblk, pblk, "verify");
 	}
 }
 
@@ -209,14 +202,7 @@ int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
 			fs->stats.blocks_verified++;
 			if (ok < 0) {
 				res->mismatches++;
-				fs->stats.verify_failures++;
-				nvfs_log(fs, "scrub: checksum mismatch: inode %llu, "
-					 "offset %llu, length %u",
-					 (unsigned long long)ino,
-					 (unsigned long long)(b * BS), BS);
-				struct icache_ent *ent = icache_get(fs, ino, true);
-				if (ent)
-					range_list_add(&ent->bad, b * BS, BS);
+				file_note_bad_block(fs, ino, b, pblk, "scrub");
 			}
 		}
 		*lblk = end;

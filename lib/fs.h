@@ -191,6 +191,9 @@ void csum_fini(struct nvfs *fs);
 /* ---- file.c: data ---- */
 /* Updates atime per the mount's atime mode (relatime by default). */
 void file_update_atime(struct nvfs *fs, struct nvmpfs_inode *inode);
+/* Records a block that failed its checksum: counted, logged, listed. */
+void file_note_bad_block(struct nvfs *fs, uint64_t ino, uint64_t lblk,
+			 uint64_t pblk, const char *found_by);
 void file_note_dirty(struct nvfs *fs, uint64_t ino, uint64_t off, uint64_t len);
 int file_truncate(struct nvfs *fs, uint64_t ino, uint64_t size);
 /* Zeroes mapped bytes at or past EOF (after a rollback). */
