@@ -10,6 +10,12 @@
 #include "nvmpfs.h"
 #include "ops.h"
 
+/* A long request stops when its caller goes away (FUSE INTERRUPT). */
+static bool caller_gone(void *req)
+{
+	return fuse_req_interrupted(req);
+}
+
 static void ioctl_flush(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 			const void *in, size_t in_size)
 {
@@ -32,8 +38,9 @@ static void ioctl_flush(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 	size_t nfailed = 0;
 	struct nvfs_range failed[NVMPFS_MAX_RANGES];
 	unsigned flags = (f->flags & NVMPFS_FLUSH_VERIFY) ? NVFS_FLUSH_VERIFY : 0;
+	struct nvfs_cancel cancel = { caller_gone, req };
 	int rc = nvfs_flush(fs, ino, ranges, f->count, flags, failed,
-			    NVMPFS_MAX_RANGES, &nfailed);
+			    NVMPFS_MAX_RANGES, &nfailed, &cancel);
 	if (rc) {
 		free(f);
 		fuse_reply_err(req, -rc);
@@ -109,6 +116,15 @@ static void ioctl_scrub(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 	fuse_reply_ioctl(req, 0, &s, sizeof(s));
 }
 
+static uint32_t pool_mode_code(const char *mode)
+{
+	if (strcmp(mode, "pmem") == 0)
+		return NVMPFS_POOL_MODE_PMEM;
+	if (strcmp(mode, "pmem-forced") == 0)
+		return NVMPFS_POOL_MODE_PMEM_FORCED;
+	return NVMPFS_POOL_MODE_MSYNC;
+}
+
 static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
 {
 	struct nvfs_stats st;
@@ -122,6 +138,9 @@ static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
 		.blocks_verified = st.blocks_verified,
 		.verify_failures = st.verify_failures,
 		.sync_ns = st.sync_ns,
+		.syncs = st.syncs,
+		.hot_extents = st.hot_extents,
+		.pool_mode = pool_mode_code(nvfs_pool_mode(fs)),
 	};
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "options.h"
 #include "ops.h"
@@ -34,6 +35,44 @@ static void usage(void)
 	       "See nvmpfs(8).\n");
 }
 
+/* Problems found while serving: the terminal in the foreground, else syslog. */
+static bool log_to_stderr = true;
+
+static void daemon_log(const char *msg)
+{
+	if (log_to_stderr)
+		fprintf(stderr, "nvmpfs: %s\n", msg);
+	else
+		syslog(LOG_WARNING, "%s", msg);
+}
+
+/*
+ * Which persist path the pool runs, said on the terminal where it matters
+ * (real persistent memory, or the slow path), and always in the log.
+ */
+static void report_mode(const char *pool, struct nvfs *fs)
+{
+	const char *mode = nvfs_pool_mode(fs);
+	char line[1024];
+	if (strcmp(mode, "pmem") == 0)
+		snprintf(line, sizeof(line), "%s: persistent memory mapped with "
+			 "MAP_SYNC: flushes with CPU instructions (mode pmem)",
+			 pool);
+	else if (strcmp(mode, "pmem-forced") == 0)
+		snprintf(line, sizeof(line), "%s: PMEM_IS_PMEM_FORCE is set: "
+			 "flushes with CPU instructions as if this were "
+			 "persistent memory (mode pmem-forced; for tests)", pool);
+	else
+		snprintf(line, sizeof(line), "%s: not persistent memory (the "
+			 "kernel refused MAP_SYNC): every drain is an fdatasync "
+			 "of the pool file, shared by concurrent calls (mode "
+			 "msync); a pool on a DAX file system runs the fast path",
+			 pool);
+	if (strcmp(mode, "pmem-forced") != 0)
+		fprintf(stderr, "nvmpfs: %s\n", line);
+	syslog(LOG_INFO, "%s", line);
+}
+
 static void report_recovery(const char *pool, const struct nvfs_mount_report *r)
 {
 	if (r->created)
@@ -41,10 +80,12 @@ static void report_recovery(const char *pool, const struct nvfs_mount_report *r)
 	if (!r->created && !r->was_clean)
 		fprintf(stderr, "nvmpfs: %s was not unmounted cleanly; recovered: "
 			"%d journal records rolled back, %llu orphan inodes "
-			"freed, %llu truncates finished\n", pool,
+			"freed, %llu truncates finished, %llu blocks cut in "
+			"the middle of a write left unverified\n", pool,
 			r->undone_records,
 			(unsigned long long)r->orphans_freed,
-			(unsigned long long)r->truncates_finished);
+			(unsigned long long)r->truncates_finished,
+			(unsigned long long)r->torn_blocks);
 }
 
 static struct fuse_session *start_session(const struct daemon_opts *o,
@@ -98,7 +139,10 @@ static int run(const struct daemon_opts *o, const char *pool)
 		fprintf(stderr, "nvmpfs: %s\n", err);
 		return 2;
 	}
+	openlog("nvmpfs", LOG_PID, LOG_DAEMON);
 	report_recovery(pool, &report);
+	report_mode(pool, fs);
+	nvfs_set_log(fs, daemon_log);
 	struct fuse_session *se = start_session(o, pool, fs);
 	if (!se) {
 		nvfs_unmount(fs);
@@ -112,7 +156,8 @@ static int run(const struct daemon_opts *o, const char *pool)
 		goto out_signals;
 	}
 	fuse_daemonize(o->foreground);
-	nvfs_populate(fs);
+	log_to_stderr = o->foreground;
+	nvfs_start(fs);
 	rc = serve(se, o) == 0 ? 0 : 1;
 	fuse_session_unmount(se);
 out_signals:

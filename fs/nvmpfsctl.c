@@ -53,12 +53,23 @@ struct field {
 	uint64_t v;
 };
 
-/* Named numbers: one JSON object, or aligned "name value" lines. */
-static void print_fields(const struct field *f, size_t n, int width)
+/*
+ * Named values: one JSON object, or aligned "name value" lines; a word
+ * (word_name: word) may come first.
+ */
+static void print_named(const char *word_name, const char *word,
+			const struct field *f, size_t n, int width)
 {
-	for (size_t i = 0; i < n; i++) {
+	const char *sep = "{";
+	if (word_name && json)
+		printf("{\"%s\": \"%s\"", word_name, word);
+	else if (word_name)
+		printf("%-*s %s\n", width, word_name, word);
+	if (word_name)
+		sep = ", ";
+	for (size_t i = 0; i < n; i++, sep = ", ") {
 		if (json)
-			printf("%s\"%s\": %llu", i ? ", " : "{", f[i].name,
+			printf("%s\"%s\": %llu", sep, f[i].name,
 			       (unsigned long long)f[i].v);
 		else
 			printf("%-*s %llu\n", width, f[i].name,
@@ -66,6 +77,11 @@ static void print_fields(const struct field *f, size_t n, int width)
 	}
 	if (json)
 		printf("}\n");
+}
+
+static void print_fields(const struct field *f, size_t n, int width)
+{
+	print_named(NULL, NULL, f, n, width);
 }
 
 static int cmd_stats(const char *mnt)
@@ -78,6 +94,8 @@ static int cmd_stats(const char *mnt)
 	close(fd);
 	if (rc < 0)
 		return ioctl_error(mnt, "stats");
+	static const char *const modes[] = { "pmem", "pmem-forced", "msync" };
+	const char *mode = s.pool_mode < 3 ? modes[s.pool_mode] : "unknown";
 	const struct field f[] = {
 		{ "drains", s.drains }, { "commits", s.commits },
 		{ "writes", s.writes }, { "bytes_written", s.bytes_written },
@@ -88,8 +106,10 @@ static int cmd_stats(const char *mnt)
 		{ "blocks_verified", s.blocks_verified },
 		{ "verify_failures", s.verify_failures },
 		{ "sync_ns", s.sync_ns },
+		{ "syncs", s.syncs },
+		{ "hot_extents", s.hot_extents },
 	};
-	print_fields(f, sizeof(f) / sizeof(f[0]), 16);
+	print_named("pool_mode", mode, f, sizeof(f) / sizeof(f[0]), 16);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "nvfs.h"
 #include "ops.h"
@@ -57,6 +58,15 @@ static void reply_entry(fuse_req_t req, int rc, const struct stat *st)
 	}
 	struct fuse_entry_param e = entry_of(fs_of(req), st);
 	fuse_reply_entry(req, &e);
+}
+
+/* Replies with iov as it is (libfuse writes it to the kernel in one go). */
+static void reply_iov(fuse_req_t req, const struct iovec *iov, size_t n)
+{
+	if (n == 0)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_iov(req, iov, (int)n);
 }
 
 static void reply_status(fuse_req_t req, int rc)
@@ -286,51 +296,23 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /*
- * A per-thread buffer for reads, kept between requests and freed when
- * libfuse retires the worker thread.
+ * A read replies straight from pool memory: the core hands out pointers
+ * into the pool (checked against their checksums) and keeps the file
+ * held until the reply has been copied into the kernel.
  */
-static pthread_key_t read_buffer_key;
-static pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
-
-struct read_buffer {
-	size_t cap;
-	char data[];
-};
-
-static void make_read_buffer_key(void)
-{
-	pthread_key_create(&read_buffer_key, free);
-}
-
-static void *read_buffer(size_t size)
-{
-	pthread_once(&read_buffer_once, make_read_buffer_key);
-	struct read_buffer *rb = pthread_getspecific(read_buffer_key);
-	if (!rb || rb->cap < size) {
-		struct read_buffer *grown = realloc(rb, sizeof(*rb) + size);
-		if (!grown)
-			return NULL;
-		grown->cap = size;
-		rb = grown;
-		pthread_setspecific(read_buffer_key, rb);
-	}
-	return rb->data;
-}
-
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	(void)fi;
-	void *buf = read_buffer(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+	struct nvfs *fs = fs_of(req);
+	struct nvfs_read r;
+	int rc = nvfs_read_begin(fs, ino, size, (uint64_t)off, &r);
+	if (rc) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
-	ssize_t n = nvfs_read(fs_of(req), ino, buf, size, (uint64_t)off);
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
+	reply_iov(req, r.iov, r.niov);
+	nvfs_read_end(fs, &r);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,

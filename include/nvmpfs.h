@@ -101,8 +101,17 @@ struct nvmpfs_ioc_stats {
 	uint64_t blocks_verified;
 	uint64_t verify_failures;
 	uint64_t sync_ns;         /* daemon time inside sync points */
-	uint64_t reserved[4];
+	uint64_t syncs;           /* fdatasyncs of the pool file (msync mode) */
+	uint64_t hot_extents;     /* extents marked in the write-intent map */
+	uint32_t pool_mode;       /* NVMPFS_POOL_MODE_* */
+	uint32_t reserved0;
+	uint64_t reserved[1];
 };
+
+/* How a mounted pool persists (nvmpfs_ioc_stats.pool_mode). */
+#define NVMPFS_POOL_MODE_PMEM 0        /* persistent memory, MAP_SYNC */
+#define NVMPFS_POOL_MODE_PMEM_FORCED 1 /* PMEM_IS_PMEM_FORCE=1 */
+#define NVMPFS_POOL_MODE_MSYNC 2       /* every drain an fdatasync */
 
 #define NVMPFS_IOC_FLUSH  _IOWR(NVMPFS_IOC_MAGIC, 1, struct nvmpfs_ioc_flush)
 #define NVMPFS_IOC_ATTRS  _IOR(NVMPFS_IOC_MAGIC, 2, struct nvmpfs_attributes)

@@ -1,29 +1,39 @@
-/* Attributes: getattr and setattr (mode, owner, size, times). */
+/*
+ * Attributes: getattr and setattr (mode, owner, size, times).  A change
+ * of mode, owner or times needs no journal: each is one aligned 8-byte
+ * word of the inode (mode shares its word with nlink, uid with gid, each
+ * time is two words), so the change is one drain.
+ */
 #include <errno.h>
 #include <string.h>
 
-#include "fs.h"
+#include "file.h"
 
 int nvfs_getattr(struct nvfs *fs, uint64_t ino, struct stat *st)
 {
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, false);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	if (inode)
-		inode_to_stat(fs, ino, inode, st);
-	pthread_mutex_unlock(&fs->lock);
+		inode_to_stat(ino, inode, st);
+	iunlock(fs, e);
 	return inode ? 0 : -ENOENT;
 }
 
 uint64_t nvfs_generation(struct nvfs *fs, uint64_t ino)
 {
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, false);
+	if (!e)
+		return 0;
 	struct nvmpfs_inode *inode = inode_get(fs, ino);
 	uint64_t generation = inode ? inode->generation : 0;
-	pthread_mutex_unlock(&fs->lock);
+	iunlock(fs, e);
 	return generation;
 }
 
-static void set_time(struct nvmpfs_time *t, const struct timespec *ts, bool now)
+static void to_time(struct nvmpfs_time *t, const struct timespec *ts,
+		    bool now)
 {
 	if (now) {
 		inode_now(t);
@@ -34,61 +44,84 @@ static void set_time(struct nvmpfs_time *t, const struct timespec *ts, bool now)
 	t->pad = 0;
 }
 
-/* Everything but the size, inside the caller's transaction. */
-static void apply_attrs(struct nvmpfs_inode *inode, const struct stat *attr,
-			int to_set)
+/* The words of an inode that hold two 32-bit fields each. */
+static uint64_t *word_at(struct nvmpfs_inode *inode, void *field)
 {
-	if (to_set & NVFS_SET_MODE)
-		inode->mode = (inode->mode & S_IFMT) | (attr->st_mode & 07777);
-	if (to_set & NVFS_SET_UID)
-		inode->uid = attr->st_uid;
-	if (to_set & NVFS_SET_GID)
-		inode->gid = attr->st_gid;
-	if (to_set & (NVFS_SET_ATIME | NVFS_SET_ATIME_NOW))
-		set_time(&inode->atime, &attr->st_atim,
-			 to_set & NVFS_SET_ATIME_NOW);
-	if (to_set & (NVFS_SET_MTIME | NVFS_SET_MTIME_NOW))
-		set_time(&inode->mtime, &attr->st_mtim,
-			 to_set & NVFS_SET_MTIME_NOW);
-	if (to_set & NVFS_SET_CTIME)
-		set_time(&inode->ctime, &attr->st_ctim, false);
-	else
-		inode_touch(inode, false, true);
+	(void)inode;
+	return (uint64_t *)field;
+}
+
+static uint64_t pair(uint32_t lo, uint32_t hi)
+{
+	return (uint64_t)lo | ((uint64_t)hi << 32);
+}
+
+/* Everything but the size, as single-word stores (flushed). */
+static void store_attrs(struct nvfs *fs, struct nvmpfs_inode *inode,
+			const struct stat *attr, int to_set)
+{
+	if (to_set & NVFS_SET_MODE) {
+		uint32_t mode = (inode->mode & S_IFMT) | (attr->st_mode & 07777);
+		inode_store64(fs, word_at(inode, &inode->mode),
+			      pair(mode, inode->nlink));
+	}
+	if (to_set & (NVFS_SET_UID | NVFS_SET_GID)) {
+		uint32_t uid = to_set & NVFS_SET_UID ? attr->st_uid : inode->uid;
+		uint32_t gid = to_set & NVFS_SET_GID ? attr->st_gid : inode->gid;
+		inode_store64(fs, word_at(inode, &inode->uid), pair(uid, gid));
+	}
+	struct nvmpfs_time t;
+	if (to_set & (NVFS_SET_ATIME | NVFS_SET_ATIME_NOW)) {
+		to_time(&t, &attr->st_atim, to_set & NVFS_SET_ATIME_NOW);
+		inode_store_time(fs, &inode->atime, &t);
+	}
+	if (to_set & (NVFS_SET_MTIME | NVFS_SET_MTIME_NOW)) {
+		to_time(&t, &attr->st_mtim, to_set & NVFS_SET_MTIME_NOW);
+		inode_store_time(fs, &inode->mtime, &t);
+	}
+	if (to_set & NVFS_SET_CTIME) {
+		to_time(&t, &attr->st_ctim, false);
+		inode_store_time(fs, &inode->ctime, &t);
+	} else {
+		inode_touch_now(fs, inode, false, true);
+	}
+}
+
+static int check_setattr(struct nvfs *fs, const struct nvmpfs_inode *inode,
+			 const struct stat *attr, int to_set)
+{
+	if (!inode)
+		return -ENOENT;
+	if (fs->read_only)
+		return -EROFS;
+	if ((to_set & NVFS_SET_SIZE) && S_ISDIR(inode->mode))
+		return -EISDIR;
+	if ((to_set & NVFS_SET_SIZE) && !S_ISREG(inode->mode))
+		return -EINVAL;
+	if (attr->st_size < 0)
+		return -EINVAL;
+	return 0;
 }
 
 int nvfs_setattr(struct nvfs *fs, uint64_t ino, const struct stat *attr,
 		 int to_set, struct stat *st)
 {
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, true);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	int rc = 0;
-	if (!inode)
-		rc = -ENOENT;
-	else if (fs->read_only)
-		rc = -EROFS;
-	else if ((to_set & NVFS_SET_SIZE) && S_ISDIR(inode->mode))
-		rc = -EISDIR;
-	else if ((to_set & NVFS_SET_SIZE) && !S_ISREG(inode->mode))
-		rc = -EINVAL;
-	else if (attr->st_size < 0)
-		rc = -EINVAL;
+	int rc = check_setattr(fs, inode, attr, to_set);
 	if (rc == 0 && (to_set & NVFS_SET_SIZE) &&
 	    (uint64_t)attr->st_size != inode->size)
-		rc = file_truncate(fs, ino, (uint64_t)attr->st_size);
+		rc = file_truncate(fs, e, (uint64_t)attr->st_size);
 	if (rc == 0 && (to_set & ~NVFS_SET_SIZE)) {
-		tx_begin(&fs->j);
-		rc = inode_log(fs, inode);
-		if (rc) {
-			fs_abort(fs);
-		} else {
-			apply_attrs(inode, attr, to_set);
-			tx_commit(&fs->j);
-			if ((to_set & NVFS_SET_MODE) && fs->acl_on)
-				rc = xattr_acl_chmod(fs, inode);
-		}
+		store_attrs(fs, inode, attr, to_set);
+		rc = pool_drain(fs->pool);
+		if (rc == 0 && (to_set & NVFS_SET_MODE) && fs->acl_on)
+			rc = xattr_acl_chmod(fs, inode);
 	}
 	if (rc == 0)
-		inode_to_stat(fs, ino, inode, st);
-	pthread_mutex_unlock(&fs->lock);
+		inode_to_stat(ino, inode, st);
+	iunlock(fs, e);
 	return rc;
 }

@@ -18,6 +18,8 @@
 
 #include "pool.h"
 
+#ifdef NVMPFS_CRASH_SIM
+
 struct crash_sim {
 	uint8_t *shadow;
 	uint64_t crash_at;     /* drain number that crashes */
@@ -90,15 +92,21 @@ static void power_fail(struct pool *pool)
 	_exit(137);
 }
 
-void crash_sim_drain(struct pool *pool)
+/*
+ * Drains of several threads take turns here: the count of drains is the
+ * pool's, and the shadow takes each thread's own ranges only.
+ */
+void crash_sim_drain(struct pool *pool, const struct pool_range *ranges,
+		     size_t count)
 {
 	struct crash_sim *sim = pool->sim;
+	pthread_mutex_lock(&pool->sim_mu);
 	if (++sim->seen == sim->crash_at)
 		power_fail(pool);
-	for (size_t i = 0; i < pool->npending; i++) {
-		const struct pool_range *r = &pool->pending[i];
-		memcpy(sim->shadow + r->off, pool->base + r->off, r->len);
-	}
+	for (size_t i = 0; i < count; i++)
+		memcpy(sim->shadow + ranges[i].off, pool->base + ranges[i].off,
+		       ranges[i].len);
+	pthread_mutex_unlock(&pool->sim_mu);
 }
 
 void crash_sim_free(struct pool *pool)
@@ -109,3 +117,31 @@ void crash_sim_free(struct pool *pool)
 	free(pool->sim);
 	pool->sim = NULL;
 }
+
+#else /* !NVMPFS_CRASH_SIM: the installed daemon never simulates crashes */
+
+int crash_sim_init(struct pool *pool, char *err, size_t errlen)
+{
+	const char *at = getenv("NVMPFS_CRASH_AT");
+	if (!at || !*at)
+		return 0;
+	snprintf(err, errlen, "%s: NVMPFS_CRASH_AT is set, but this nvmpfs was "
+		 "built without the crash simulation (configure "
+		 "--enable-crash-sim); unset it", pool->path);
+	return -1;
+}
+
+void crash_sim_drain(struct pool *pool, const struct pool_range *ranges,
+		     size_t count)
+{
+	(void)pool;
+	(void)ranges;
+	(void)count;
+}
+
+void crash_sim_free(struct pool *pool)
+{
+	pool->sim = NULL;
+}
+
+#endif

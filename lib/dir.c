@@ -5,7 +5,9 @@
  * million entries as in one of ten.
  *
  * A slot number is lblk * 64 + index in block.  Readdir cookies are slot
- * numbers plus 2 (0 and 1 are "." and "..").
+ * numbers plus 2 (0 and 1 are "." and "..").  The index lives in the
+ * directory's icache entry and changes only under its exclusive lock; a
+ * lookup under a shared lock may build it (under the entry's index_mu).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -208,19 +210,14 @@ static int index_build(struct nvfs *fs, const struct nvmpfs_inode *dir,
 	return 0;
 }
 
-static int index_of(struct nvfs *fs, uint64_t dino,
-		    const struct nvmpfs_inode *dir, struct dir_index **out)
+bool dir_valid_name(const char *name, size_t len)
 {
-	struct icache_ent *ent = icache_get(fs, dino, true);
-	if (!ent)
-		return -ENOMEM;
-	if (!ent->dir) {
-		int rc = index_build(fs, dir, &ent->dir);
-		if (rc)
-			return rc;
-	}
-	*out = ent->dir;
-	return 0;
+	if (len == 0 || len > NVMPFS_MAX_NAME)
+		return false;
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return false;
+	return memchr(name, '/', len) == NULL && memchr(name, '\0', len) == NULL;
 }
 
 static struct nvmpfs_inode *live_dir(struct nvfs *fs, uint64_t dino)
@@ -229,14 +226,39 @@ static struct nvmpfs_inode *live_dir(struct nvfs *fs, uint64_t dino)
 	return dir && S_ISDIR(dir->mode) ? dir : NULL;
 }
 
-int dir_find(struct nvfs *fs, uint64_t dino, const char *name, size_t len,
-	     struct dir_hit *hit)
+static int index_of(struct nvfs *fs, struct icache_ent *dent,
+		    const struct nvmpfs_inode *dir, struct dir_index **out)
 {
-	struct nvmpfs_inode *dir = live_dir(fs, dino);
+	struct dir_index *idx = __atomic_load_n(&dent->dir, __ATOMIC_ACQUIRE);
+	int rc = 0;
+	if (!idx) {
+		pthread_mutex_lock(&dent->index_mu);
+		idx = dent->dir;
+		if (!idx && (rc = index_build(fs, dir, &idx)) == 0)
+			__atomic_store_n(&dent->dir, idx, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&dent->index_mu);
+	}
+	*out = idx;
+	return rc;
+}
+
+/* Forgets the index (rebuilt from the pool on next use). */
+static void drop_index(struct icache_ent *dent)
+{
+	pthread_mutex_lock(&dent->index_mu);
+	dir_index_free(dent->dir);
+	dent->dir = NULL;
+	pthread_mutex_unlock(&dent->index_mu);
+}
+
+int dir_find(struct nvfs *fs, struct icache_ent *dent, const char *name,
+	     size_t len, struct dir_hit *hit)
+{
+	struct nvmpfs_inode *dir = live_dir(fs, dent->ino);
 	if (!dir)
 		return -ENOTDIR;
 	struct dir_index *idx;
-	int rc = index_of(fs, dino, dir, &idx);
+	int rc = index_of(fs, dent, dir, &idx);
 	if (rc)
 		return rc;
 	uint64_t hash = name_hash(name, len);
@@ -266,32 +288,8 @@ static int free_run(uint64_t occupied, unsigned n)
 	return -1;
 }
 
-/* Adds a zeroed block at the end of the directory. */
-static int append_block(struct nvfs *fs, struct nvmpfs_inode *dir,
-			struct dir_index *idx, uint64_t *lblk_out)
-{
-	uint64_t lblk = dir->size / NVMPFS_BLOCK_SIZE;
-	uint64_t pblk, got;
-	bool fresh;
-	int rc = grow_blocks(idx, lblk + 1);
-	if (rc)
-		return rc;
-	rc = bmap_map(fs, dir, lblk, 1, &pblk, &got, &fresh);
-	if (rc)
-		return rc;
-	if (fresh) {
-		pool_zero(fs->pool, pblk * NVMPFS_BLOCK_SIZE, NVMPFS_BLOCK_SIZE);
-		tx_fresh(&fs->j, pool_block(fs->pool, pblk), NVMPFS_BLOCK_SIZE);
-	}
-	dir->size += NVMPFS_BLOCK_SIZE;
-	idx->occupied[lblk] = 0;
-	*lblk_out = lblk;
-	return 0;
-}
-
-/* Finds (or makes) room for n slots; returns the first slot. */
-static int find_room(struct nvfs *fs, struct nvmpfs_inode *dir,
-		     struct dir_index *idx, unsigned n, uint64_t *slot)
+/* Room for n slots in a block the directory has, or -ENOENT. */
+static int find_hole(struct dir_index *idx, unsigned n, uint64_t *slot)
 {
 	for (int tries = 0; tries < HOLE_TRIES && idx->nholes > 0; tries++) {
 		uint64_t lblk = idx->holes[idx->nholes - 1];
@@ -302,106 +300,166 @@ static int find_room(struct nvfs *fs, struct nvmpfs_inode *dir,
 		}
 		idx->nholes--; /* too full for this name; forget it */
 	}
-	uint64_t lblk;
-	int rc = append_block(fs, dir, idx, &lblk);
+	return -ENOENT;
+}
+
+/* Plans a zeroed block at the end of the directory. */
+static int plan_new_block(struct nvfs *fs, struct nvmpfs_inode *dir,
+			  struct dir_index *idx, struct dir_add *a)
+{
+	a->lblk = dir->size / NVMPFS_BLOCK_SIZE;
+	int rc = grow_blocks(idx, a->lblk + 1);
+	uint64_t pblk, got;
+	bool fresh;
+	if (rc == 0)
+		rc = map_plan_map(&a->plan, a->lblk, 1, &pblk, &got, &fresh);
 	if (rc)
 		return rc;
-	rc = note_hole(idx, lblk);
-	if (rc)
-		return rc;
-	*slot = lblk * NVMPFS_SLOTS_PER_BLOCK;
+	/* Past the directory's size nobody reads it: zeroed, not logged. */
+	pool_zero(fs->pool, pblk * NVMPFS_BLOCK_SIZE, NVMPFS_BLOCK_SIZE);
+	a->new_block = true;
+	a->slot = a->lblk * NVMPFS_SLOTS_PER_BLOCK;
 	return 0;
 }
 
-int dir_add(struct nvfs *fs, uint64_t dino, const char *name, size_t len,
-	    uint64_t ino, unsigned type)
+int dir_prepare_add(struct tx *tx, struct icache_ent *dent, size_t name_len,
+		    struct dir_add *a)
 {
-	struct nvmpfs_inode *dir = live_dir(fs, dino);
+	struct nvfs *fs = tx->fs;
+	memset(a, 0, sizeof(*a));
+	struct nvmpfs_inode *dir = live_dir(fs, dent->ino);
 	if (!dir)
 		return -ENOTDIR;
+	map_plan_init(&a->plan, fs, dir);
 	struct dir_index *idx;
-	int rc = index_of(fs, dino, dir, &idx);
+	int rc = index_of(fs, dent, dir, &idx);
 	if (rc)
 		return rc;
-	unsigned n = slots_for(len);
-	uint64_t slot;
-	rc = find_room(fs, dir, idx, n, &slot);
-	if (rc)
-		return rc;
-	struct nvmpfs_dirent *d = slot_ptr(fs, dir, slot);
-	if (!d)
-		return -EIO;
-	size_t bytes = (size_t)n * NVMPFS_DIRENT_SLOT;
-	rc = tx_log(&fs->j, d, bytes);
-	if (rc)
-		return rc;
-	d->nslots = (uint8_t)n;
+	a->nslots = slots_for(name_len);
+	if (find_hole(idx, a->nslots, &a->slot) == 0) {
+		struct nvmpfs_dirent *d = slot_ptr(fs, dir, a->slot);
+		if (!d)
+			return -EIO;
+		rc = tx_log(tx, d, (size_t)a->nslots * NVMPFS_DIRENT_SLOT);
+	} else {
+		rc = plan_new_block(fs, dir, idx, a);
+		if (rc == 0)
+			rc = map_plan_log(&a->plan, tx);
+	}
+	if (rc == 0)
+		rc = inode_log(tx, dir);
+	return rc;
+}
+
+void dir_cancel_add(struct dir_add *a)
+{
+	map_plan_cancel(&a->plan);
+	map_plan_fini(&a->plan);
+}
+
+static void index_insert(struct icache_ent *dent, uint64_t hash,
+			 uint64_t slot, unsigned n)
+{
+	struct dir_index *idx = dent->dir;
+	if (!idx)
+		return;
+	if (table_insert(idx, hash, slot)) {
+		drop_index(dent); /* out of memory: rebuilt from the pool */
+		return;
+	}
+	idx->occupied[slot / NVMPFS_SLOTS_PER_BLOCK] |=
+		run_mask(slot % NVMPFS_SLOTS_PER_BLOCK, n);
+}
+
+void dir_apply_add(struct nvfs *fs, struct icache_ent *dent,
+		   struct dir_add *a, const char *name, size_t len,
+		   uint64_t ino, unsigned type)
+{
+	struct nvmpfs_inode *dir = inode_live(fs, dent->ino);
+	if (a->new_block) {
+		map_plan_apply(&a->plan);
+		dir->size += NVMPFS_BLOCK_SIZE;
+		if (dent->dir) {
+			dent->dir->occupied[a->lblk] = 0;
+			if (note_hole(dent->dir, a->lblk))
+				drop_index(dent);
+		}
+	}
+	map_plan_fini(&a->plan);
+	struct nvmpfs_dirent *d = slot_ptr(fs, dir, a->slot);
+	d->nslots = (uint8_t)a->nslots;
 	d->type = (uint8_t)type;
 	d->name_len = (uint16_t)len;
 	d->reserved = 0;
 	memcpy(d->name, name, len);
 	d->ino = ino;
-	rc = table_insert(idx, name_hash(name, len), slot);
-	if (rc)
-		return rc;
-	idx->occupied[slot / NVMPFS_SLOTS_PER_BLOCK] |=
-		run_mask(slot % NVMPFS_SLOTS_PER_BLOCK, n);
+	pool_flush_ptr(fs->pool, d, (size_t)a->nslots * NVMPFS_DIRENT_SLOT);
+	index_insert(dent, name_hash(name, len), a->slot, a->nslots);
 	inode_touch(dir, true, true);
-	return 0;
 }
 
-int dir_remove(struct nvfs *fs, uint64_t dino, uint64_t slot)
+int dir_prepare_remove(struct tx *tx, struct icache_ent *dent, uint64_t slot)
 {
-	struct nvmpfs_inode *dir = live_dir(fs, dino);
+	struct nvmpfs_inode *dir = live_dir(tx->fs, dent->ino);
 	if (!dir)
 		return -ENOTDIR;
-	struct dir_index *idx;
-	int rc = index_of(fs, dino, dir, &idx);
-	if (rc)
-		return rc;
-	struct nvmpfs_dirent *d = slot_ptr(fs, dir, slot);
+	struct nvmpfs_dirent *d = slot_ptr(tx->fs, dir, slot);
 	if (!d || !dirent_valid(d, slot % NVMPFS_SLOTS_PER_BLOCK))
 		return -EIO;
+	int rc = tx_log(tx, d, (size_t)d->nslots * NVMPFS_DIRENT_SLOT);
+	return rc ? rc : inode_log(tx, dir);
+}
+
+void dir_apply_remove(struct nvfs *fs, struct icache_ent *dent, uint64_t slot)
+{
+	struct nvmpfs_inode *dir = inode_live(fs, dent->ino);
+	struct nvmpfs_dirent *d = slot_ptr(fs, dir, slot);
 	unsigned n = d->nslots;
 	size_t bytes = (size_t)n * NVMPFS_DIRENT_SLOT;
-	rc = tx_log(&fs->j, d, bytes);
-	if (rc)
-		return rc;
 	uint64_t hash = name_hash(d->name, d->name_len);
 	memset(d, 0, bytes);
-	table_remove(idx, hash, slot);
-	uint64_t lblk = slot / NVMPFS_SLOTS_PER_BLOCK;
-	bool was_full = idx->occupied[lblk] == ~0ull;
-	idx->occupied[lblk] &= ~run_mask(slot % NVMPFS_SLOTS_PER_BLOCK, n);
-	if (was_full)
-		note_hole(idx, lblk); /* best effort: a lost hint wastes a slot */
+	pool_flush_ptr(fs->pool, d, bytes);
+	struct dir_index *idx = dent->dir;
+	if (idx) {
+		table_remove(idx, hash, slot);
+		uint64_t lblk = slot / NVMPFS_SLOTS_PER_BLOCK;
+		bool was_full = idx->occupied[lblk] == ~0ull;
+		idx->occupied[lblk] &= ~run_mask(slot % NVMPFS_SLOTS_PER_BLOCK, n);
+		if (was_full)
+			note_hole(idx, lblk); /* best effort: a lost hint wastes a slot */
+	}
 	inode_touch(dir, true, true);
-	return 0;
 }
 
-int dir_retarget(struct nvfs *fs, uint64_t dino, uint64_t slot, uint64_t ino,
-		 unsigned type)
+int dir_prepare_retarget(struct tx *tx, struct icache_ent *dent,
+			 uint64_t slot)
 {
-	struct nvmpfs_inode *dir = live_dir(fs, dino);
+	struct nvmpfs_inode *dir = live_dir(tx->fs, dent->ino);
 	if (!dir)
 		return -ENOTDIR;
-	struct nvmpfs_dirent *d = slot_ptr(fs, dir, slot);
+	struct nvmpfs_dirent *d = slot_ptr(tx->fs, dir, slot);
 	if (!d || !d->ino)
 		return -EIO;
-	int rc = tx_log(&fs->j, d, NVMPFS_DIRENT_HEADER);
-	if (rc)
-		return rc;
-	d->ino = ino;
-	d->type = (uint8_t)type;
-	inode_touch(dir, true, true);
-	return 0;
+	int rc = tx_log(tx, d, NVMPFS_DIRENT_HEADER);
+	return rc ? rc : inode_log(tx, dir);
 }
 
-bool dir_is_empty(struct nvfs *fs, uint64_t dino)
+void dir_apply_retarget(struct nvfs *fs, struct icache_ent *dent,
+			uint64_t slot, uint64_t ino, unsigned type)
 {
-	struct nvmpfs_inode *dir = live_dir(fs, dino);
+	struct nvmpfs_inode *dir = inode_live(fs, dent->ino);
+	struct nvmpfs_dirent *d = slot_ptr(fs, dir, slot);
+	d->ino = ino;
+	d->type = (uint8_t)type;
+	pool_flush_ptr(fs->pool, d, NVMPFS_DIRENT_HEADER);
+	inode_touch(dir, true, true);
+}
+
+bool dir_is_empty(struct nvfs *fs, struct icache_ent *dent)
+{
+	struct nvmpfs_inode *dir = live_dir(fs, dent->ino);
 	struct dir_index *idx;
-	if (!dir || index_of(fs, dino, dir, &idx))
+	if (!dir || index_of(fs, dent, dir, &idx))
 		return false;
 	return idx->live == 0;
 }

@@ -1,27 +1,34 @@
 /*
- * Sync points: OptimizedFlush (many ranges, one drain), FlushAndVerify,
- * scrub, and the bad-range list.
+ * Sync points: OptimizedFlush, FlushAndVerify, fsync, syncfs, scrub, and
+ * the bad-range list.
  *
- * Every WRITE is already flushed and drained when it is answered (see
- * DESIGN.md, "Durability points"), so the data of a sync point's ranges is
- * durable before it starts; what the sync point adds is the batch: the
- * blocks' pending checksums stored, one drain for all of them, then the
- * verify.  (Stores that reach the pool without a WRITE -- a future direct
- * mapping -- would be flushed here as well.)
+ * Every WRITE is durable, with its checksums, when it is answered (see
+ * DESIGN.md, "Durability points", and write.c), so a sync point finds
+ * nothing left to drain of its own: it drains what its thread may still
+ * hold (lazy access times), verifies when asked, and -- with a mirror --
+ * waits for the mirror.  Verification and scrub walk only what is mapped
+ * (holes are skipped whole), hold the file shared (other readers go on),
+ * let go of it every VERIFY_STEP blocks, and stop when the caller asks.
  */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
-#include "fs.h"
+#include "file.h"
 
-#define BS NVMPFS_BLOCK_SIZE
+/* Blocks verified between two looks at the cancel callback and lock. */
+#define VERIFY_STEP 4096u
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool cancelled(const struct nvfs_cancel *c)
+{
+	return c && c->stop && c->stop(c->arg);
 }
 
 static int check_ranges(const struct nvmpfs_inode *inode,
@@ -38,98 +45,136 @@ static int check_ranges(const struct nvmpfs_inode *inode,
 	return 0;
 }
 
-/* Stores the checksums of one file range's blocks (flushed, no drain). */
-static void flush_range(struct nvfs *fs, const struct nvmpfs_inode *inode,
-			uint64_t off, uint64_t end)
+/* A sync point's own drain: whatever this thread still holds. */
+static int sync_drain(struct nvfs *fs)
 {
-	uint64_t lblk = off / BS, last = (end + BS - 1) / BS;
-	while (lblk < last) {
+	STAT_ADD(fs, sync_points, 1);
+	if (!pool_pending(fs->pool))
+		return 0;
+	STAT_ADD(fs, sync_drains, 1);
+	return pool_drain(fs->pool);
+}
+
+struct verify {
+	struct nvfs *fs;
+	struct icache_ent *ent;
+	const struct nvfs_cancel *cancel;
+	struct range_list *failed;
+	uint64_t budget;         /* blocks until the next pause */
+};
+
+/*
+ * Checks the mapped blocks of [lblk, end) while the file is held; stops
+ * early (returning the block to go on from) when the step's budget runs
+ * out, so the caller can let go of the lock.
+ */
+static uint64_t verify_some(struct verify *v, const struct nvmpfs_inode *inode,
+			    uint64_t lblk, uint64_t end)
+{
+	struct nvfs *fs = v->fs;
+	while (lblk < end && v->budget) {
+		uint64_t data = bmap_next(fs, inode, lblk, true);
+		if (data == UINT64_MAX || data >= end)
+			return end;
 		uint64_t run;
-		uint64_t pblk = bmap_lookup(fs, inode, lblk, &run);
-		if (run > last - lblk)
-			run = last - lblk;
-		if (pblk)
-			for (uint64_t i = 0; i < run; i++)
-				csum_persist_block(fs, pblk + i);
-		lblk += run;
+		uint64_t pblk = bmap_lookup(fs, inode, data, &run);
+		if (run > end - data)
+			run = end - data;
+		if (run > v->budget)
+			run = v->budget;
+		for (uint64_t i = 0; pblk && i < run; i++) {
+			STAT_ADD(fs, blocks_verified, 1);
+			if (csum_check_block(fs, pblk + i) >= 0)
+				continue;
+			range_list_add(v->failed, (data + i) * BS, BS);
+			file_note_bad_block(fs, v->ent, data + i, pblk + i, "verify");
+		}
+		v->budget -= run;
+		lblk = data + run;
 	}
+	return lblk;
 }
 
-/* Reads the range's blocks back and collects those that do not match. */
-static void verify_range(struct nvfs *fs, uint64_t ino,
-			 const struct nvmpfs_inode *inode, uint64_t off,
-			 uint64_t end, struct range_list *failed)
+/* Verifies [off, end) of a file in steps, letting go of it in between. */
+static int verify_range(struct verify *v, uint64_t off, uint64_t end)
 {
-	for (uint64_t lblk = off / BS; lblk * BS < end; lblk++) {
-		uint64_t pblk = bmap_lookup(fs, inode, lblk, NULL);
-		if (!pblk)
-			continue;
-		fs->stats.blocks_verified++;
-		if (csum_check_block(fs, pblk) >= 0)
-			continue;
-		range_list_add(failed, lblk * BS, BS);
-		file_note_bad_block(fs, ino, lblk, pblk, "verify");
+	uint64_t lblk = block_of(off), last = blocks_to_cover(end);
+	while (lblk < last) {
+		if (cancelled(v->cancel))
+			return -EINTR;
+		pthread_rwlock_rdlock(&v->ent->lock);
+		int rc = 0;
+		struct nvmpfs_inode *inode = file_live(v->fs, v->ent->ino, &rc);
+		if (inode) {
+			uint64_t stop = blocks_to_cover(inode->size);
+			v->budget = VERIFY_STEP;
+			lblk = verify_some(v, inode, lblk, last < stop ? last : stop);
+			if (lblk >= stop)
+				lblk = last;
+		}
+		pthread_rwlock_unlock(&v->ent->lock);
+		if (rc)
+			return rc;
 	}
+	return 0;
 }
 
-static int flush_locked(struct nvfs *fs, uint64_t ino,
-			const struct nvfs_range *ranges, size_t count,
-			unsigned flags, struct range_list *failed)
+static int verify_all(struct nvfs *fs, struct icache_ent *ent,
+		      const struct nvfs_range *ranges, size_t count,
+		      const struct nvfs_cancel *cancel, struct range_list *failed)
 {
-	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	if (!inode)
-		return -ENOENT;
-	if (S_ISDIR(inode->mode))
-		return -EISDIR;
-	if (!S_ISREG(inode->mode))
-		return -EINVAL;
-	if ((flags & NVFS_FLUSH_VERIFY) && !fs->csum_on)
-		return -EOPNOTSUPP;
-	int rc = check_ranges(inode, ranges, count, flags);
-	if (rc)
-		return rc;
+	struct verify v = { fs, ent, cancel, failed, 0 };
 	for (size_t i = 0; i < count; i++) {
+		int rc = verify_range(&v, ranges[i].off,
+				      ranges[i].off + ranges[i].len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Checks the call and counts the ranges; the file is held shared. */
+static int start_flush(struct nvfs *fs, struct icache_ent *ent,
+		       const struct nvfs_range *ranges, size_t count,
+		       unsigned flags)
+{
+	pthread_rwlock_rdlock(&ent->lock);
+	int rc = 0;
+	struct nvmpfs_inode *inode = file_live(fs, ent->ino, &rc);
+	if (inode && (flags & NVFS_FLUSH_VERIFY) && !fs->csum_on)
+		rc = -EOPNOTSUPP;
+	if (inode && rc == 0)
+		rc = check_ranges(inode, ranges, count, flags);
+	for (size_t i = 0; inode && rc == 0 && i < count; i++) {
 		uint64_t end = ranges[i].off + ranges[i].len;
 		if (end > inode->size)
 			end = inode->size;
 		if (ranges[i].off >= end)
 			continue;
-		/* Normally nothing is pending here (calls settle their own). */
-		if (fs->pending.count)
-			flush_range(fs, inode, ranges[i].off, end);
-		fs->stats.ranges_flushed++;
-		fs->stats.bytes_flushed += end - ranges[i].off;
+		STAT_ADD(fs, ranges_flushed, 1);
+		STAT_ADD(fs, bytes_flushed, end - ranges[i].off);
 	}
-	pool_drain(fs->pool); /* the one drain of this sync point */
-	fs->stats.sync_points++;
-	fs->stats.sync_drains++;
-	if (flags & NVFS_FLUSH_VERIFY)
-		for (size_t i = 0; i < count; i++) {
-			uint64_t end = ranges[i].off + ranges[i].len;
-			verify_range(fs, ino, inode, ranges[i].off,
-				     end < inode->size ? end : inode->size, failed);
-		}
-	return 0;
+	pthread_rwlock_unlock(&ent->lock);
+	return rc;
 }
 
 int nvfs_flush(struct nvfs *fs, uint64_t ino, const struct nvfs_range *ranges,
 	       size_t count, unsigned flags, struct nvfs_range *failed,
-	       size_t max_failed, size_t *nfailed)
+	       size_t max_failed, size_t *nfailed,
+	       const struct nvfs_cancel *cancel)
 {
 	struct range_list bad = { 0 };
-	pthread_mutex_lock(&fs->lock);
 	uint64_t t0 = now_ns();
-	int rc = flush_locked(fs, ino, ranges, count, flags, &bad);
-	fs->stats.sync_ns += now_ns() - t0;
-	pthread_mutex_unlock(&fs->lock);
-	if (rc == 0) {
-		/* The ranges are synced: they are dirty no more. */
-		pthread_mutex_lock(&fs->lock);
-		struct icache_ent *ent = icache_get(fs, ino, false);
-		for (size_t i = 0; ent && i < count; i++)
-			range_list_subtract(&ent->dirty, ranges[i].off, ranges[i].len);
-		pthread_mutex_unlock(&fs->lock);
-	}
+	struct icache_ent *ent = icache_pin(fs, ino);
+	if (!ent)
+		return -ENOMEM;
+	int rc = start_flush(fs, ent, ranges, count, flags);
+	if (rc == 0)
+		rc = sync_drain(fs);
+	if (rc == 0 && (flags & NVFS_FLUSH_VERIFY))
+		rc = verify_all(fs, ent, ranges, count, cancel, &bad);
+	icache_unpin(fs, ent);
+	STAT_ADD(fs, sync_ns, now_ns() - t0);
 	if (nfailed)
 		*nfailed = bad.n;
 	for (size_t i = 0; i < bad.n && i < max_failed; i++)
@@ -143,87 +188,87 @@ int nvfs_fsync(struct nvfs *fs, uint64_t ino, bool datasync)
 	/* Metadata is durable when its call returns: fsync and fdatasync
 	 * differ in nothing but the counter. */
 	(void)datasync;
-	pthread_mutex_lock(&fs->lock);
 	uint64_t t0 = now_ns();
-	fs->stats.fsyncs++;
-	struct icache_ent *ent = icache_get(fs, ino, false);
-	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	int rc = inode ? 0 : -ENOENT;
-	if (inode && S_ISREG(inode->mode) && ent && ent->dirty.n) {
-		/* FSYNC names no range: it covers all of the file's. */
-		struct range_list done = { 0 };
-		rc = flush_locked(fs, ino, (const struct nvfs_range *)ent->dirty.r,
-				  ent->dirty.n, NVFS_FLUSH_CLAMP, &done);
-		range_list_free(&done);
-		ent->dirty.n = 0;
-	} else if (rc == 0) {
-		pool_drain(fs->pool);
-		fs->stats.sync_points++;
-		fs->stats.sync_drains++;
-	}
-	fs->stats.sync_ns += now_ns() - t0;
-	pthread_mutex_unlock(&fs->lock);
+	STAT_ADD(fs, fsyncs, 1);
+	struct icache_ent *ent = ilock(fs, ino, false);
+	if (!ent)
+		return -ENOMEM;
+	int rc = inode_live(fs, ino) ? 0 : -ENOENT;
+	iunlock(fs, ent);
+	if (rc == 0)
+		rc = sync_drain(fs);
+	STAT_ADD(fs, sync_ns, now_ns() - t0);
 	return rc;
 }
 
 int nvfs_syncfs(struct nvfs *fs)
 {
-	pthread_mutex_lock(&fs->lock);
-	csum_persist_all(fs);
-	pool_drain(fs->pool);
-	fs->stats.sync_points++;
-	fs->stats.sync_drains++;
-	icache_clear_dirty(fs);
-	pthread_mutex_unlock(&fs->lock);
-	return 0;
+	return sync_drain(fs);
 }
 
+/* Verifies up to max_blocks mapped blocks from *lblk; moves *lblk on. */
 int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
 	       uint64_t max_blocks, struct nvfs_scrub_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *ent = ilock(fs, ino, false);
+	if (!ent)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	int rc = !inode ? -ENOENT : !S_ISREG(inode->mode) ? -EINVAL : 0;
 	if (rc == 0) {
-		uint64_t nblocks = (inode->size + BS - 1) / BS;
-		uint64_t end = *lblk + max_blocks < nblocks ? *lblk + max_blocks
-							    : nblocks;
-		for (uint64_t b = *lblk; b < end; b++) {
-			uint64_t pblk = bmap_lookup(fs, inode, b, NULL);
-			if (!pblk)
-				continue;
-			int ok = csum_check_block(fs, pblk);
-			if (ok == 1) {
-				res->blocks_unverified++;
-				continue;
+		uint64_t nblocks = blocks_to_cover(inode->size);
+		uint64_t b = *lblk, budget = max_blocks;
+		while (b < nblocks && budget) {
+			uint64_t data = bmap_next(fs, inode, b, true);
+			if (data == UINT64_MAX || data >= nblocks) {
+				b = nblocks;
+				break;
 			}
-			res->blocks_checked++;
-			fs->stats.blocks_verified++;
-			if (ok < 0) {
-				res->mismatches++;
-				file_note_bad_block(fs, ino, b, pblk, "scrub");
+			uint64_t run;
+			uint64_t pblk = bmap_lookup(fs, inode, data, &run);
+			if (run > budget)
+				run = budget;
+			if (run > nblocks - data)
+				run = nblocks - data;
+			for (uint64_t i = 0; pblk && i < run; i++) {
+				int ok = csum_check_block(fs, pblk + i);
+				if (ok == 1) {
+					res->blocks_unverified++;
+					continue;
+				}
+				res->blocks_checked++;
+				STAT_ADD(fs, blocks_verified, 1);
+				if (ok < 0) {
+					res->mismatches++;
+					file_note_bad_block(fs, ent, data + i,
+							    pblk + i, "scrub");
+				}
 			}
+			budget -= run;
+			b = data + run;
 		}
-		*lblk = end;
-		res->done = end >= nblocks;
+		*lblk = b;
+		res->done = b >= nblocks;
 	}
-	pthread_mutex_unlock(&fs->lock);
+	iunlock(fs, ent);
 	return rc;
 }
 
 ssize_t nvfs_bad_ranges(struct nvfs *fs, uint64_t ino, struct nvfs_range *out,
 			size_t max)
 {
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *ent = ilock(fs, ino, false);
+	if (!ent)
+		return -ENOMEM;
 	ssize_t n = inode_live(fs, ino) ? 0 : -ENOENT;
-	struct icache_ent *ent = icache_get(fs, ino, false);
-	if (n == 0 && ent) {
-		for (size_t i = 0; i < ent->bad.n && i < max; i++)
-			out[i] = (struct nvfs_range){ ent->bad.r[i].off,
-						      ent->bad.r[i].len };
+	pthread_mutex_lock(&ent->list_mu);
+	for (size_t i = 0; n >= 0 && i < ent->bad.n && i < max; i++)
+		out[i] = (struct nvfs_range){ ent->bad.r[i].off,
+					      ent->bad.r[i].len };
+	if (n == 0)
 		n = (ssize_t)ent->bad.n;
-	}
-	pthread_mutex_unlock(&fs->lock);
+	pthread_mutex_unlock(&ent->list_mu);
+	iunlock(fs, ent);
 	return n;
 }

@@ -1,17 +1,23 @@
 /*
- * The in-memory inode cache: for each inode the kernel knows (lookup
- * count) or that is open, and for directories whose name index is built.
- * An entry goes away when none of those holds it any more.
+ * The in-memory inode cache and the inode locks (see icache.h).  The
+ * table and the reference counts are under icache.mu, held only for a
+ * few instructions; the inode locks live in the entries.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "fs.h"
 
-void icache_init(struct icache *ic)
+int icache_init(struct nvfs *fs)
 {
+	struct icache *ic = &fs->icache;
 	ic->nbuckets = 1024;
 	ic->buckets = calloc(ic->nbuckets, sizeof(*ic->buckets));
 	ic->count = 0;
+	if (!ic->buckets)
+		return -ENOMEM;
+	pthread_mutex_init(&ic->mu, NULL);
+	return 0;
 }
 
 static size_t bucket_of(const struct icache *ic, uint64_t ino)
@@ -41,18 +47,23 @@ static void grow_buckets(struct icache *ic)
 	free(old.buckets);
 }
 
-struct icache_ent *icache_get(struct nvfs *fs, uint64_t ino, bool create)
+static struct icache_ent *find(struct icache *ic, uint64_t ino)
 {
-	struct icache *ic = &fs->icache;
 	for (struct icache_ent *e = ic->buckets[bucket_of(ic, ino)]; e; e = e->next)
 		if (e->ino == ino)
 			return e;
-	if (!create)
-		return NULL;
+	return NULL;
+}
+
+static struct icache_ent *make(struct icache *ic, uint64_t ino)
+{
 	struct icache_ent *e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
 	e->ino = ino;
+	pthread_rwlock_init(&e->lock, NULL);
+	pthread_mutex_init(&e->index_mu, NULL);
+	pthread_mutex_init(&e->list_mu, NULL);
 	if (ic->count >= ic->nbuckets * 2)
 		grow_buckets(ic);
 	size_t k = bucket_of(ic, ino);
@@ -62,145 +73,202 @@ struct icache_ent *icache_get(struct nvfs *fs, uint64_t ino, bool create)
 	return e;
 }
 
-static void icache_remove(struct nvfs *fs, struct icache_ent *ent)
+static void destroy(struct icache_ent *e)
 {
-	struct icache *ic = &fs->icache;
+	dir_index_free(e->dir);
+	range_list_free(&e->bad);
+	pthread_rwlock_destroy(&e->lock);
+	pthread_mutex_destroy(&e->index_mu);
+	pthread_mutex_destroy(&e->list_mu);
+	free(e);
+}
+
+/* Unhooks an entry nothing holds; the caller holds icache.mu. */
+static void drop_if_idle(struct icache *ic, struct icache_ent *ent)
+{
+	if (ent->nlookup || ent->opens || ent->pins)
+		return;
 	struct icache_ent **pp = &ic->buckets[bucket_of(ic, ent->ino)];
 	while (*pp && *pp != ent)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = ent->next;
-	dir_index_free(ent->dir);
-	range_list_free(&ent->dirty);
-	range_list_free(&ent->bad);
-	free(ent);
 	ic->count--;
+	destroy(ent);
 }
 
-void icache_put_if_idle(struct nvfs *fs, struct icache_ent *ent)
-{
-	/*
-	 * A file nobody holds can get no fsync, and its checksums are
-	 * stored already: its dirty ranges can go with the entry.
-	 */
-	if (ent->nlookup == 0 && ent->opens == 0)
-		icache_remove(fs, ent);
-}
-
-int range_list_add(struct range_list *l, uint64_t off, uint64_t len)
-{
-	if (len == 0)
-		return 0;
-	/*
-	 * Merge with a range it overlaps or touches: all of them in a short
-	 * list, the most recent in a long one (writes tend to come back to
-	 * where they were a moment ago).
-	 */
-	size_t look = l->n <= 64 ? l->n : 8;
-	for (size_t i = l->n - look; i < l->n; i++) {
-		struct pool_range *r = &l->r[i];
-		if (off <= r->off + r->len && r->off <= off + len) {
-			uint64_t end = off + len > r->off + r->len ? off + len
-								   : r->off + r->len;
-			r->off = off < r->off ? off : r->off;
-			r->len = end - r->off;
-			return 0;
-		}
-	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		struct pool_range *r = realloc(l->r, cap * sizeof(*r));
-		if (!r)
-			return -1;
-		l->r = r;
-		l->cap = cap;
-	}
-	l->r[l->n++] = (struct pool_range){ off, len };
-	return 0;
-}
-
-void range_list_subtract(struct range_list *l, uint64_t off, uint64_t len)
-{
-	uint64_t end = off + len;
-	for (size_t i = 0; i < l->n;) {
-		struct pool_range *r = &l->r[i];
-		uint64_t r_end = r->off + r->len;
-		if (end <= r->off || off >= r_end) {
-			i++;
-			continue;
-		}
-		if (off > r->off && end < r_end) {
-			/* A hole in the middle: keep the head, add the tail. */
-			r->len = off - r->off;
-			range_list_add(l, end, r_end - end);
-			i++;
-		} else if (off > r->off) {
-			r->len = off - r->off;
-			i++;
-		} else if (end < r_end) {
-			r->len = r_end - end;
-			r->off = end;
-			i++;
-		} else {
-			l->r[i] = l->r[--l->n]; /* wholly covered */
-		}
-	}
-}
-
-void range_list_free(struct range_list *l)
-{
-	free(l->r);
-	l->r = NULL;
-	l->n = l->cap = 0;
-}
-
-void icache_drop_dir_indexes(struct nvfs *fs)
+struct icache_ent *icache_pin(struct nvfs *fs, uint64_t ino)
 {
 	struct icache *ic = &fs->icache;
-	for (size_t i = 0; i < ic->nbuckets; i++)
-		for (struct icache_ent *e = ic->buckets[i]; e; e = e->next) {
-			dir_index_free(e->dir);
-			e->dir = NULL;
-		}
+	pthread_mutex_lock(&ic->mu);
+	struct icache_ent *e = find(ic, ino);
+	if (!e)
+		e = make(ic, ino);
+	if (e)
+		e->pins++;
+	pthread_mutex_unlock(&ic->mu);
+	return e;
 }
 
-void icache_clear_dirty(struct nvfs *fs)
+void icache_unpin(struct nvfs *fs, struct icache_ent *ent)
 {
 	struct icache *ic = &fs->icache;
-	for (size_t i = 0; i < ic->nbuckets; i++) {
-		struct icache_ent **pp = &ic->buckets[i];
-		while (*pp) {
-			struct icache_ent *e = *pp;
-			e->dirty.n = 0;
-			if (e->nlookup == 0 && e->opens == 0 && !e->dir &&
-			    e->bad.n == 0) {
-				*pp = e->next;
-				range_list_free(&e->dirty);
-				range_list_free(&e->bad);
-				free(e);
-				ic->count--;
-				continue;
-			}
-			pp = &e->next;
-		}
+	pthread_mutex_lock(&ic->mu);
+	ent->pins--;
+	drop_if_idle(ic, ent);
+	pthread_mutex_unlock(&ic->mu);
+}
+
+void icache_add_lookup(struct nvfs *fs, struct icache_ent *ent)
+{
+	pthread_mutex_lock(&fs->icache.mu);
+	ent->nlookup++;
+	pthread_mutex_unlock(&fs->icache.mu);
+}
+
+bool icache_forget(struct nvfs *fs, uint64_t ino, uint64_t n)
+{
+	struct icache *ic = &fs->icache;
+	pthread_mutex_lock(&ic->mu);
+	struct icache_ent *e = find(ic, ino);
+	bool idle = false;
+	if (e) {
+		e->nlookup = n > e->nlookup ? 0 : e->nlookup - n;
+		idle = e->nlookup == 0 && e->opens == 0;
+		drop_if_idle(ic, e);
 	}
+	pthread_mutex_unlock(&ic->mu);
+	return idle;
+}
+
+void icache_open(struct nvfs *fs, struct icache_ent *ent)
+{
+	pthread_mutex_lock(&fs->icache.mu);
+	ent->opens++;
+	pthread_mutex_unlock(&fs->icache.mu);
+}
+
+bool icache_close(struct nvfs *fs, uint64_t ino)
+{
+	struct icache *ic = &fs->icache;
+	pthread_mutex_lock(&ic->mu);
+	struct icache_ent *e = find(ic, ino);
+	bool idle = false;
+	if (e && e->opens > 0) {
+		e->opens--;
+		idle = e->nlookup == 0 && e->opens == 0;
+		drop_if_idle(ic, e);
+	}
+	pthread_mutex_unlock(&ic->mu);
+	return idle;
+}
+
+bool icache_held(struct nvfs *fs, uint64_t ino)
+{
+	struct icache *ic = &fs->icache;
+	pthread_mutex_lock(&ic->mu);
+	struct icache_ent *e = find(ic, ino);
+	bool held = e && (e->nlookup || e->opens);
+	pthread_mutex_unlock(&ic->mu);
+	return held;
 }
 
 void icache_fini(struct nvfs *fs)
 {
 	struct icache *ic = &fs->icache;
+	if (!ic->buckets)
+		return;
 	for (size_t i = 0; i < ic->nbuckets; i++) {
 		struct icache_ent *e = ic->buckets[i];
 		while (e) {
 			struct icache_ent *next = e->next;
-			dir_index_free(e->dir);
-			range_list_free(&e->dirty);
-			range_list_free(&e->bad);
-			free(e);
+			destroy(e);
 			e = next;
 		}
 	}
 	free(ic->buckets);
 	ic->buckets = NULL;
 	ic->count = 0;
+	pthread_mutex_destroy(&ic->mu);
+}
+
+/* ---- inode locks ---- */
+
+static void lock_ent(struct icache_ent *e, bool write)
+{
+	if (write)
+		pthread_rwlock_wrlock(&e->lock);
+	else
+		pthread_rwlock_rdlock(&e->lock);
+}
+
+struct icache_ent *ilock(struct nvfs *fs, uint64_t ino, bool write)
+{
+	struct icache_ent *e = icache_pin(fs, ino);
+	if (e)
+		lock_ent(e, write);
+	return e;
+}
+
+void iunlock(struct nvfs *fs, struct icache_ent *ent)
+{
+	pthread_rwlock_unlock(&ent->lock);
+	icache_unpin(fs, ent);
+}
+
+void lockset_init(struct lockset *ls)
+{
+	ls->n = 0;
+}
+
+void lockset_add(struct lockset *ls, uint64_t ino, bool write)
+{
+	for (unsigned i = 0; i < ls->n; i++)
+		if (ls->ino[i] == ino) {
+			ls->write[i] |= write;
+			return;
+		}
+	if (ls->n == LOCKSET_MAX)
+		return; /* callers never need more; see LOCKSET_MAX */
+	unsigned i = ls->n++;
+	/* Keep the set sorted by inode number. */
+	while (i > 0 && ls->ino[i - 1] > ino) {
+		ls->ino[i] = ls->ino[i - 1];
+		ls->write[i] = ls->write[i - 1];
+		i--;
+	}
+	ls->ino[i] = ino;
+	ls->write[i] = write;
+	ls->ent[i] = NULL;
+}
+
+int lockset_lock(struct nvfs *fs, struct lockset *ls)
+{
+	for (unsigned i = 0; i < ls->n; i++) {
+		ls->ent[i] = ilock(fs, ls->ino[i], ls->write[i]);
+		if (!ls->ent[i]) {
+			ls->n = i;
+			lockset_unlock(fs, ls);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void lockset_unlock(struct nvfs *fs, struct lockset *ls)
+{
+	for (unsigned i = ls->n; i-- > 0;) {
+		if (ls->ent[i])
+			iunlock(fs, ls->ent[i]);
+		ls->ent[i] = NULL;
+	}
+	ls->n = 0;
+}
+
+struct icache_ent *lockset_get(const struct lockset *ls, uint64_t ino)
+{
+	for (unsigned i = 0; i < ls->n; i++)
+		if (ls->ino[i] == ino)
+			return ls->ent[i];
+	return NULL;
 }

@@ -1,5 +1,6 @@
 /* The inode table: allocation, attributes, and reclaiming dead inodes. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,14 +20,120 @@ struct nvmpfs_inode *inode_live(const struct nvfs *fs, uint64_t ino)
 	return inode && inode->mode ? inode : NULL;
 }
 
-void inode_count_free(struct nvfs *fs)
+/* ---- slot allocation ---- */
+
+static bool slot_used(const uint64_t *map, uint64_t ino)
 {
-	uint64_t free_inodes = 0;
-	for (uint64_t ino = NVMPFS_ROOT_INO; ino < fs->sb.inode_count; ino++)
-		free_inodes += inode_get(fs, ino)->mode == 0;
-	fs->free_inodes = free_inodes;
-	fs->inode_hint = NVMPFS_ROOT_INO + 1;
+	return (map[ino / 64] >> (ino % 64)) & 1;
 }
+
+static void set_slot(uint64_t *map, uint64_t ino, bool used)
+{
+	if (used)
+		map[ino / 64] |= 1ull << (ino % 64);
+	else
+		map[ino / 64] &= ~(1ull << (ino % 64));
+}
+
+int ialloc_init(struct nvfs *fs)
+{
+	struct ialloc *ia = &fs->ialloc;
+	uint64_t n = fs->sb.inode_count;
+	ia->map = calloc((n + 63) / 64, sizeof(*ia->map));
+	if (!ia->map)
+		return -ENOMEM;
+	pthread_mutex_init(&ia->mu, NULL);
+	set_slot(ia->map, 0, true);
+	ia->free_inodes = 0;
+	for (uint64_t ino = NVMPFS_ROOT_INO; ino < n; ino++) {
+		if (inode_get(fs, ino)->mode)
+			set_slot(ia->map, ino, true);
+		else
+			ia->free_inodes++;
+	}
+	ia->hint = NVMPFS_ROOT_INO + 1;
+	return 0;
+}
+
+void ialloc_fini(struct nvfs *fs)
+{
+	if (!fs->ialloc.map)
+		return;
+	free(fs->ialloc.map);
+	fs->ialloc.map = NULL;
+	pthread_mutex_destroy(&fs->ialloc.mu);
+}
+
+uint64_t ialloc_free_count(struct nvfs *fs)
+{
+	pthread_mutex_lock(&fs->ialloc.mu);
+	uint64_t n = fs->ialloc.free_inodes;
+	pthread_mutex_unlock(&fs->ialloc.mu);
+	return n;
+}
+
+static uint64_t take_slot(struct nvfs *fs)
+{
+	struct ialloc *ia = &fs->ialloc;
+	uint64_t n = fs->sb.inode_count, found = 0;
+	pthread_mutex_lock(&ia->mu);
+	for (uint64_t i = 0; ia->free_inodes && i < n && !found; i++) {
+		uint64_t ino = ia->hint + i;
+		if (ino >= n)
+			ino = ino - n + NVMPFS_ROOT_INO + 1;
+		if (ino < n && !slot_used(ia->map, ino))
+			found = ino;
+	}
+	if (found) {
+		set_slot(ia->map, found, true);
+		ia->free_inodes--;
+		ia->hint = found + 1;
+	}
+	pthread_mutex_unlock(&ia->mu);
+	return found;
+}
+
+void ialloc_release(struct nvfs *fs, uint64_t ino)
+{
+	struct ialloc *ia = &fs->ialloc;
+	pthread_mutex_lock(&ia->mu);
+	if (slot_used(ia->map, ino)) {
+		set_slot(ia->map, ino, false);
+		ia->free_inodes++;
+	}
+	pthread_mutex_unlock(&ia->mu);
+}
+
+int inode_take(struct tx *tx, uint64_t *ino_out)
+{
+	uint64_t ino = take_slot(tx->fs);
+	if (!ino)
+		return -ENOSPC;
+	tx->inode_taken[tx->ninodes_taken++] = ino;
+	*ino_out = ino;
+	return inode_log(tx, inode_get(tx->fs, ino));
+}
+
+void inode_init(struct nvmpfs_inode *inode, uint32_t mode, uint32_t uid,
+		uint32_t gid)
+{
+	uint64_t generation = inode->generation + 1;
+	memset(inode, 0, sizeof(*inode));
+	inode->mode = mode;
+	inode->nlink = 1;
+	inode->uid = uid;
+	inode->gid = gid;
+	inode->generation = generation;
+	inode_now(&inode->btime);
+	inode->atime = inode->mtime = inode->ctime = inode->btime;
+}
+
+int inode_log(struct tx *tx, struct nvmpfs_inode *inode)
+{
+	return tx_log(tx, inode, sizeof(*inode));
+}
+
+/* ---- times and attributes ---- */
 
 void inode_now(struct nvmpfs_time *t)
 {
@@ -47,57 +154,33 @@ void inode_touch(struct nvmpfs_inode *inode, bool m, bool c)
 		inode->ctime = now;
 }
 
-int inode_log(struct nvfs *fs, struct nvmpfs_inode *inode)
+void inode_store64(struct nvfs *fs, uint64_t *field, uint64_t value)
 {
-	return tx_log(&fs->j, inode, sizeof(*inode));
+	pool_store64(fs->pool, field, value);
 }
 
-static uint64_t find_free_inode(struct nvfs *fs)
+void inode_store_time(struct nvfs *fs, struct nvmpfs_time *t,
+		      const struct nvmpfs_time *value)
 {
-	uint64_t n = fs->sb.inode_count;
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t ino = fs->inode_hint + i;
-		if (ino >= n)
-			ino = ino - n + NVMPFS_ROOT_INO + 1;
-		if (ino >= n)
-			continue;
-		if (inode_get(fs, ino)->mode == 0)
-			return ino;
-	}
-	return 0;
+	uint64_t nsec_word = value->nsec; /* nsec and pad share a word */
+	pool_store64(fs->pool, (uint64_t *)&t->sec, (uint64_t)value->sec);
+	pool_store64(fs->pool, (uint64_t *)&t->nsec, nsec_word);
 }
 
-int inode_alloc(struct nvfs *fs, uint32_t mode, uint32_t uid, uint32_t gid,
-		uint64_t *ino_out)
+void inode_touch_now(struct nvfs *fs, struct nvmpfs_inode *inode, bool m,
+		     bool c)
 {
-	if (fs->free_inodes == 0)
-		return -ENOSPC;
-	uint64_t ino = find_free_inode(fs);
-	if (!ino)
-		return -ENOSPC;
-	struct nvmpfs_inode *inode = inode_get(fs, ino);
-	int rc = inode_log(fs, inode);
-	if (rc)
-		return rc;
-	uint64_t generation = inode->generation + 1;
-	memset(inode, 0, sizeof(*inode));
-	inode->mode = mode;
-	inode->nlink = 1;
-	inode->uid = uid;
-	inode->gid = gid;
-	inode->generation = generation;
-	inode_now(&inode->btime);
-	inode->atime = inode->mtime = inode->ctime = inode->btime;
-	fs->free_inodes--;
-	fs->inode_hint = ino + 1;
-	*ino_out = ino;
-	return 0;
+	struct nvmpfs_time now;
+	inode_now(&now);
+	if (m)
+		inode_store_time(fs, &inode->mtime, &now);
+	if (c)
+		inode_store_time(fs, &inode->ctime, &now);
 }
 
-void inode_to_stat(const struct nvfs *fs, uint64_t ino,
-		   const struct nvmpfs_inode *inode, struct stat *st)
+void inode_to_stat(uint64_t ino, const struct nvmpfs_inode *inode,
+		   struct stat *st)
 {
-	(void)fs;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_mode = inode->mode;
@@ -116,21 +199,23 @@ void inode_to_stat(const struct nvfs *fs, uint64_t ino,
 	st->st_ctim.tv_nsec = inode->ctime.nsec;
 }
 
+/* ---- freeing a dead inode ---- */
+
 /* Frees the xattr block and the inode slot itself (the last step). */
-static int free_inode_slot(struct nvfs *fs, struct nvmpfs_inode *inode)
+static int free_inode_slot(struct tx *tx, uint64_t ino,
+			   struct nvmpfs_inode *inode)
 {
-	int rc = inode_log(fs, inode);
+	int rc = inode_log(tx, inode);
+	if (rc == 0 && inode->xattr_block)
+		rc = tx_free_blocks(tx, inode->xattr_block, 1);
+	if (rc == 0)
+		rc = tx_ready(tx);
 	if (rc)
 		return rc;
-	if (inode->xattr_block) {
-		rc = alloc_free(fs, inode->xattr_block, 1);
-		if (rc)
-			return rc;
-	}
 	uint64_t generation = inode->generation;
 	memset(inode, 0, sizeof(*inode));
 	inode->generation = generation;
-	fs->free_inodes++;
+	tx->inode_freed[tx->ninodes_freed++] = ino;
 	return 0;
 }
 
@@ -139,38 +224,17 @@ int inode_reclaim(struct nvfs *fs, uint64_t ino)
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	if (!inode || inode->nlink != 0)
 		return -EINVAL;
+	struct tx tx;
+	tx_begin(fs, &tx);
 	int rc;
-	do {
-		tx_begin(&fs->j);
-		rc = bmap_punch(fs, inode, 0, UINT64_MAX);
-		if (rc == 0 || rc == -EAGAIN) {
-			tx_commit(&fs->j);
-		} else {
-			fs_abort(fs);
-			return rc;
-		}
-	} while (rc == -EAGAIN);
-	tx_begin(&fs->j);
-	rc = free_inode_slot(fs, inode);
+	while ((rc = bmap_punch(&tx, inode, 0, UINT64_MAX)) == -EAGAIN)
+		if ((rc = tx_step(&tx)))
+			break;
+	if (rc == 0)
+		rc = free_inode_slot(&tx, ino, inode);
 	if (rc) {
-		fs_abort(fs);
+		tx_abort(&tx);
 		return rc;
 	}
-	tx_commit(&fs->j);
-	return 0;
-}
-
-void inode_maybe_reclaim(struct nvfs *fs, uint64_t ino)
-{
-	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	if (!inode || inode->nlink != 0)
-		return;
-	struct icache_ent *ent = icache_get(fs, ino, false);
-	if (ent && (ent->nlookup || ent->opens))
-		return;
-	if (ent) {
-		ent->dirty.n = 0; /* nothing left to sync of a dead file */
-		icache_put_if_idle(fs, ent);
-	}
-	inode_reclaim(fs, ino);
+	return tx_commit(&tx);
 }

@@ -1,4 +1,4 @@
-/* Undo-log transactions: log old bytes, change in place, commit or undo. */
+/* Undo-log transactions in lanes: log old bytes, change in place, commit. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include "journal.h"
 
 #define REC_ALIGN 8u
+#define HEAD_SIZE 64u   /* a lane's head takes one cache line */
 
 static uint64_t rec_size(uint32_t len)
 {
@@ -22,18 +23,50 @@ static uint64_t rec_checksum(const struct nvmpfs_undo_rec *rec)
 	return XXH3_64bits_withSeed(rec + 1, rec->len, head);
 }
 
-static struct nvmpfs_journal_head *head_of(struct pool *pool, uint64_t off)
+static struct nvmpfs_journal_head *head_at(struct pool *pool, uint64_t off)
 {
 	return pool_at(pool, off);
 }
 
-void journal_format(struct pool *pool, const struct nvmpfs_super *sb)
+uint32_t journal_lanes_for(uint64_t journal_blocks)
 {
-	uint64_t off = sb->journal_start * NVMPFS_BLOCK_SIZE;
+	/* Lanes of 64 blocks (256 KiB: room for any step of an operation). */
+	uint64_t lanes = journal_blocks / 64;
+	if (lanes < 1)
+		lanes = 1;
+	if (lanes > NVMPFS_MAX_LANES)
+		lanes = NVMPFS_MAX_LANES;
+	return (uint32_t)lanes;
+}
+
+static uint64_t lane_blocks(const struct nvmpfs_super *sb)
+{
+	return sb->journal_blocks / sb->journal_lanes;
+}
+
+static uint64_t lane_head_off(const struct nvmpfs_super *sb, unsigned i)
+{
+	return (sb->journal_start + i * lane_blocks(sb)) * NVMPFS_BLOCK_SIZE;
+}
+
+int journal_format(struct pool *pool, const struct nvmpfs_super *sb)
+{
 	struct nvmpfs_journal_head head = { .magic = NVMPFS_JOURNAL_MAGIC };
-	pool_zero(pool, off, NVMPFS_BLOCK_SIZE);
-	pool_copy(pool, off, &head, sizeof(head));
-	pool_drain(pool);
+	for (unsigned i = 0; i < sb->journal_lanes; i++) {
+		uint64_t off = lane_head_off(sb, i);
+		pool_zero(pool, off, NVMPFS_BLOCK_SIZE);
+		pool_copy(pool, off, &head, sizeof(head));
+	}
+	return pool_drain(pool);
+}
+
+bool journal_heads_valid(struct pool *pool, const struct nvmpfs_super *sb)
+{
+	for (unsigned i = 0; i < sb->journal_lanes; i++)
+		if (head_at(pool, lane_head_off(sb, i))->magic !=
+		    NVMPFS_JOURNAL_MAGIC)
+			return false;
+	return true;
 }
 
 int journal_init(struct journal *j, struct pool *pool,
@@ -41,15 +74,39 @@ int journal_init(struct journal *j, struct pool *pool,
 {
 	memset(j, 0, sizeof(*j));
 	j->pool = pool;
-	j->head_off = sb->journal_start * NVMPFS_BLOCK_SIZE;
-	j->end_off = (sb->journal_start + sb->journal_blocks) * NVMPFS_BLOCK_SIZE;
-	return head_of(pool, j->head_off)->magic == NVMPFS_JOURNAL_MAGIC ? 0 : -1;
+	j->nlanes = sb->journal_lanes;
+	j->lanes = calloc(j->nlanes, sizeof(*j->lanes));
+	if (!j->lanes)
+		return -1;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	uint64_t last = 0;
+	for (unsigned i = 0; i < j->nlanes; i++) {
+		struct lane *l = &j->lanes[i];
+		l->j = j;
+		l->idx = i;
+		l->head_off = lane_head_off(sb, i);
+		l->end_off = l->head_off + lane_blocks(sb) * NVMPFS_BLOCK_SIZE;
+		const struct nvmpfs_journal_head *h = head_at(pool, l->head_off);
+		if (h->last_seq > last)
+			last = h->last_seq;
+		j->free_mask |= 1ull << i;
+	}
+	j->next_seq = last + 1;
+	return 0;
 }
 
 void journal_fini(struct journal *j)
 {
-	free(j->changed);
-	free(j->records);
+	for (unsigned i = 0; j->lanes && i < j->nlanes; i++) {
+		free(j->lanes[i].changed);
+		free(j->lanes[i].records);
+	}
+	free(j->lanes);
+	if (j->pool) {
+		pthread_mutex_destroy(&j->mu);
+		pthread_cond_destroy(&j->cv);
+	}
 	memset(j, 0, sizeof(*j));
 }
 
@@ -64,10 +121,51 @@ static int grow(void **arr, size_t *cap, size_t elem)
 	return 0;
 }
 
-static int note_changed(struct journal *j, uint64_t off, uint64_t len)
+static void start_transaction(struct lane *l, uint64_t seq)
 {
-	if (j->nchanged) {
-		struct pool_range *last = &j->changed[j->nchanged - 1];
+	l->seq = seq;
+	l->tail = l->head_off + HEAD_SIZE;
+	l->nchanged = 0;
+	l->nrecords = 0;
+	l->ready = false;
+}
+
+static uint64_t take_seq(struct journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	uint64_t seq = j->next_seq++;
+	pthread_mutex_unlock(&j->mu);
+	return seq;
+}
+
+struct lane *lane_get(struct journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	while (!j->free_mask)
+		pthread_cond_wait(&j->cv, &j->mu);
+	unsigned i = (unsigned)__builtin_ctzll(j->free_mask);
+	j->free_mask &= ~(1ull << i);
+	uint64_t seq = j->next_seq++;
+	pthread_mutex_unlock(&j->mu);
+	struct lane *l = &j->lanes[i];
+	start_transaction(l, seq);
+	return l;
+}
+
+void lane_put(struct lane *l)
+{
+	struct journal *j = l->j;
+	l->seq = 0;
+	pthread_mutex_lock(&j->mu);
+	j->free_mask |= 1ull << l->idx;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static int note_changed(struct lane *l, uint64_t off, uint64_t len)
+{
+	if (l->nchanged) {
+		struct pool_range *last = &l->changed[l->nchanged - 1];
 		if (off >= last->off && off + len <= last->off + last->len)
 			return 0;
 		if (off == last->off + last->len) {
@@ -75,105 +173,129 @@ static int note_changed(struct journal *j, uint64_t off, uint64_t len)
 			return 0;
 		}
 	}
-	if (j->nchanged == j->cap_changed &&
-	    grow((void **)&j->changed, &j->cap_changed, sizeof(*j->changed)))
+	if (l->nchanged == l->cap_changed &&
+	    grow((void **)&l->changed, &l->cap_changed, sizeof(*l->changed)))
 		return -ENOMEM;
-	j->changed[j->nchanged++] = (struct pool_range){ off, len };
+	l->changed[l->nchanged++] = (struct pool_range){ off, len };
 	return 0;
 }
 
-void tx_begin(struct journal *j)
+uint64_t lane_room(const struct lane *l)
 {
-	struct nvmpfs_journal_head *head = head_of(j->pool, j->head_off);
-	j->seq = head->last_seq + 1;
-	j->tail = j->head_off + sizeof(*head);
-	j->nchanged = 0;
-	j->nrecords = 0;
-}
-
-uint64_t tx_room(const struct journal *j)
-{
-	uint64_t left = j->end_off - j->tail;
+	uint64_t left = l->end_off - l->tail;
 	return left > sizeof(struct nvmpfs_undo_rec) + REC_ALIGN
 		       ? left - sizeof(struct nvmpfs_undo_rec) - REC_ALIGN
 		       : 0;
 }
 
 /* A range wholly inside one logged recently needs no second record. */
-static int already_logged(const struct journal *j, uint64_t off, uint64_t len)
+static bool already_logged(const struct lane *l, uint64_t off, uint64_t len)
 {
-	size_t n = j->nrecords < 16 ? j->nrecords : 16;
+	size_t n = l->nrecords < 16 ? l->nrecords : 16;
 	for (size_t i = 0; i < n; i++) {
 		const struct nvmpfs_undo_rec *rec =
-			pool_at(j->pool, j->records[j->nrecords - 1 - i]);
+			pool_at(l->j->pool, l->records[l->nrecords - 1 - i]);
 		if (off >= rec->off && off + len <= rec->off + rec->len)
-			return 1;
+			return true;
 	}
-	return 0;
+	return false;
 }
 
-int tx_log(struct journal *j, const void *p, size_t len)
+/* The first record opens the transaction in the lane's head. */
+static void open_head(struct lane *l)
 {
-	struct pool *pool = j->pool;
+	struct pool *pool = l->j->pool;
+	struct nvmpfs_journal_head *head = head_at(pool, l->head_off);
+	head->active_seq = l->seq;
+	head->last_seq = l->seq;
+	pool_flush_ptr(pool, head, sizeof(*head));
+}
+
+int lane_log(struct lane *l, const void *p, size_t len)
+{
+	struct pool *pool = l->j->pool;
 	uint64_t off = pool_off(pool, p);
-	if (len == 0 || already_logged(j, off, len))
+	if (len == 0 || already_logged(l, off, len))
 		return 0;
 	uint64_t size = rec_size((uint32_t)len);
-	if (j->tail + size > j->end_off)
+	if (l->tail + size > l->end_off)
 		return -ENOSPC;
-	if (j->nrecords == j->cap_records &&
-	    grow((void **)&j->records, &j->cap_records, sizeof(*j->records)))
+	if (l->nrecords == l->cap_records &&
+	    grow((void **)&l->records, &l->cap_records, sizeof(*l->records)))
 		return -ENOMEM;
-	if (note_changed(j, off, len))
+	if (note_changed(l, off, len))
 		return -ENOMEM;
-	struct nvmpfs_undo_rec *rec = pool_at(pool, j->tail);
-	rec->seq = j->seq;
+	struct nvmpfs_undo_rec *rec = pool_at(pool, l->tail);
+	rec->seq = l->seq;
 	rec->off = off;
 	rec->len = (uint32_t)len;
 	rec->reserved = 0;
 	memcpy(rec + 1, p, len);
 	rec->checksum = rec_checksum(rec);
-	pool_flush(pool, j->tail, size);
-	if (j->nrecords == 0) {
-		/* The first record opens the transaction in the head. */
-		struct nvmpfs_journal_head *head = head_of(pool, j->head_off);
-		head->active_seq = j->seq;
-		head->last_seq = j->seq;
-		pool_flush_ptr(pool, head, sizeof(*head));
-	}
-	/* The old bytes are durable before the caller changes them. */
-	pool_drain(pool);
-	j->records[j->nrecords++] = j->tail;
-	j->tail += size;
+	pool_flush(pool, l->tail, size);
+	if (l->nrecords == 0)
+		open_head(l);
+	l->records[l->nrecords++] = l->tail;
+	l->tail += size;
+	/* Changes have started: this old value must be durable first. */
+	if (l->ready)
+		return pool_drain(pool);
 	return 0;
 }
 
-void tx_fresh(struct journal *j, const void *p, size_t len)
+void lane_fresh(struct lane *l, const void *p, size_t len)
 {
-	uint64_t off = pool_off(j->pool, p);
-	if (note_changed(j, off, len))
-		pool_flush(j->pool, off, len); /* flush now rather than lose it */
+	uint64_t off = pool_off(l->j->pool, p);
+	if (note_changed(l, off, len))
+		pool_flush(l->j->pool, off, len); /* flush now rather than lose it */
 }
 
-static void close_transaction(struct journal *j)
+int lane_ready(struct lane *l)
 {
-	if (j->nrecords) {
-		struct nvmpfs_journal_head *head = head_of(j->pool, j->head_off);
+	if (l->ready)
+		return 0;
+	l->ready = true;
+	return l->nrecords ? pool_drain(l->j->pool) : 0;
+}
+
+static int close_transaction(struct lane *l)
+{
+	int rc = 0;
+	if (l->nrecords) {
+		struct pool *pool = l->j->pool;
+		struct nvmpfs_journal_head *head = head_at(pool, l->head_off);
 		head->active_seq = 0;
-		pool_persist(j->pool, j->head_off, sizeof(*head));
+		rc = pool_persist(pool, l->head_off, sizeof(*head));
 	}
-	j->seq = 0;
-	j->nrecords = 0;
-	j->nchanged = 0;
+	l->nrecords = 0;
+	l->nchanged = 0;
+	return rc;
 }
 
-void tx_commit(struct journal *j)
+int lane_commit(struct lane *l)
 {
-	for (size_t i = 0; i < j->nchanged; i++)
-		pool_flush(j->pool, j->changed[i].off, j->changed[i].len);
-	pool_drain(j->pool);
-	j->commits++;
-	close_transaction(j);
+	struct pool *pool = l->j->pool;
+	int rc = lane_ready(l);
+	for (size_t i = 0; i < l->nchanged; i++)
+		pool_flush(pool, l->changed[i].off, l->changed[i].len);
+	int drc = pool_drain(pool);
+	if (rc == 0)
+		rc = drc;
+	__atomic_add_fetch(&l->j->commits, 1, __ATOMIC_RELAXED);
+	/*
+	 * If the changes could not be made durable, the transaction must
+	 * stay open, so that the next mount rolls it back.
+	 */
+	if (rc)
+		return rc;
+	return close_transaction(l);
+}
+
+int lane_step(struct lane *l)
+{
+	int rc = lane_commit(l);
+	start_transaction(l, take_seq(l->j));
+	return rc;
 }
 
 static void undo_record(struct pool *pool, const struct nvmpfs_undo_rec *rec)
@@ -181,13 +303,19 @@ static void undo_record(struct pool *pool, const struct nvmpfs_undo_rec *rec)
 	pool_copy(pool, rec->off, rec + 1, rec->len);
 }
 
-void tx_abort(struct journal *j)
+int lane_abort(struct lane *l)
 {
-	for (size_t i = j->nrecords; i-- > 0;)
-		undo_record(j->pool, pool_at(j->pool, j->records[i]));
-	pool_drain(j->pool);
-	close_transaction(j);
+	struct pool *pool = l->j->pool;
+	if (l->ready) {
+		for (size_t i = l->nrecords; i-- > 0;)
+			undo_record(pool, pool_at(pool, l->records[i]));
+	}
+	int rc = pool_drain(pool);
+	int crc = close_transaction(l);
+	return rc ? rc : crc;
 }
+
+/* ---- recovery ---- */
 
 /* A record may only restore bytes outside the superblocks and journal. */
 static int record_is_sane(const struct nvmpfs_undo_rec *rec,
@@ -199,32 +327,31 @@ static int record_is_sane(const struct nvmpfs_undo_rec *rec,
 	       rec->off <= pool_size && rec->len <= pool_size - rec->off;
 }
 
-int journal_recover(struct pool *pool, const struct nvmpfs_super *sb,
-		    char *err, size_t errlen)
+struct open_lane {
+	uint64_t head_off, end_off, seq;
+};
+
+static int by_seq_desc(const void *a, const void *b)
 {
-	uint64_t head_off = sb->journal_start * NVMPFS_BLOCK_SIZE;
-	uint64_t end = head_off + sb->journal_blocks * NVMPFS_BLOCK_SIZE;
-	struct nvmpfs_journal_head *head = head_of(pool, head_off);
-	if (head->magic != NVMPFS_JOURNAL_MAGIC) {
-		snprintf(err, errlen, "%s: journal head is damaged (bad magic)",
-			 pool->path);
-		return -1;
-	}
-	if (head->active_seq == 0)
-		return 0;
-	/* Collect the valid records of the interrupted transaction. */
+	const struct open_lane *x = a, *y = b;
+	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+/* Undoes one lane's transaction; returns the records undone or -1. */
+static int undo_lane(struct pool *pool, const struct nvmpfs_super *sb,
+		     const struct open_lane *ol)
+{
 	size_t n = 0, cap = 0;
 	uint64_t *recs = NULL;
-	uint64_t at = head_off + sizeof(*head);
-	while (at + sizeof(struct nvmpfs_undo_rec) <= end) {
+	uint64_t at = ol->head_off + HEAD_SIZE;
+	while (at + sizeof(struct nvmpfs_undo_rec) <= ol->end_off) {
 		const struct nvmpfs_undo_rec *rec = pool_at(pool, at);
-		if (rec->seq != head->active_seq || rec->len > end - at ||
+		if (rec->seq != ol->seq || rec->len > ol->end_off - at ||
 		    rec_checksum(rec) != rec->checksum ||
 		    !record_is_sane(rec, sb, pool->size))
 			break;
 		if (n == cap && grow((void **)&recs, &cap, sizeof(*recs))) {
 			free(recs);
-			snprintf(err, errlen, "out of memory in journal recovery");
 			return -1;
 		}
 		recs[n++] = at;
@@ -232,9 +359,47 @@ int journal_recover(struct pool *pool, const struct nvmpfs_super *sb,
 	}
 	for (size_t i = n; i-- > 0;)
 		undo_record(pool, pool_at(pool, recs[i]));
-	pool_drain(pool);
 	free(recs);
-	head->active_seq = 0;
-	pool_persist(pool, head_off, sizeof(*head));
 	return (int)n;
+}
+
+int journal_recover(struct pool *pool, const struct nvmpfs_super *sb,
+		    char *err, size_t errlen)
+{
+	struct open_lane open[NVMPFS_MAX_LANES];
+	unsigned nopen = 0;
+	for (unsigned i = 0; i < sb->journal_lanes; i++) {
+		uint64_t off = lane_head_off(sb, i);
+		const struct nvmpfs_journal_head *head = head_at(pool, off);
+		if (head->magic != NVMPFS_JOURNAL_MAGIC) {
+			snprintf(err, errlen, "%s: journal lane %u head is "
+				 "damaged (bad magic)", pool->path, i);
+			return -1;
+		}
+		if (head->active_seq)
+			open[nopen++] = (struct open_lane){
+				off, off + lane_blocks(sb) * NVMPFS_BLOCK_SIZE,
+				head->active_seq };
+	}
+	if (nopen == 0)
+		return 0;
+	/* Newest transaction first, as they would have been undone live. */
+	qsort(open, nopen, sizeof(open[0]), by_seq_desc);
+	int total = 0;
+	for (unsigned i = 0; i < nopen; i++) {
+		int n = undo_lane(pool, sb, &open[i]);
+		if (n < 0) {
+			snprintf(err, errlen, "out of memory in journal recovery");
+			return -1;
+		}
+		total += n;
+	}
+	pool_drain(pool);
+	for (unsigned i = 0; i < nopen; i++) {
+		struct nvmpfs_journal_head *head = head_at(pool, open[i].head_off);
+		head->active_seq = 0;
+		pool_flush_ptr(pool, head, sizeof(*head));
+	}
+	pool_drain(pool);
+	return total;
 }

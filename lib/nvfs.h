@@ -1,7 +1,9 @@
 /*
  * The nvmpfs file-system core: the operations the FUSE layer (and the unit
- * tests) call.  It knows nothing of FUSE.  Every call takes the file
- * system's lock, so calls may come from many threads.  Errors are returned
+ * tests) call.  It knows nothing of FUSE.  Calls may come from many
+ * threads at once: each locks the inodes it works on (see fs.h), so calls
+ * on different files run in parallel.  Every call that changes the file
+ * system has made its change durable when it returns.  Errors are returned
  * as negative errno values.  Attributes use struct stat; inode numbers are
  * the pool's (1 is the root).
  */
@@ -16,6 +18,8 @@
 #include <sys/types.h>
 
 struct nvfs;
+struct icache_ent;
+struct iovec;
 
 /* Who asks: the credentials of the calling process. */
 struct nvfs_ctx {
@@ -43,6 +47,10 @@ struct nvfs_mount_report {
 	int undone_records;     /* journal records rolled back */
 	uint64_t orphans_freed; /* unlinked inodes reclaimed */
 	uint64_t truncates_finished;
+	bool allocator_rebuilt; /* from the block maps, after a crash */
+	uint64_t blocks_recounted; /* inodes whose block count was off */
+	uint64_t torn_blocks;   /* blocks a crash cut in the middle of a
+				   write: left unverified */
 };
 
 int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
@@ -50,8 +58,13 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	       char *err, size_t errlen);
 /* Flushes everything, marks the pool clean, closes it. */
 void nvfs_unmount(struct nvfs *fs);
-/* Maps the whole pool now (after daemonizing); see pool_populate. */
-void nvfs_populate(struct nvfs *fs);
+/*
+ * Starts serving: maps the whole pool now (see pool_populate) and starts
+ * the background thread (freeing big dead files, cooling the write-intent
+ * map).  Call it in the process that serves, after daemonizing: threads
+ * do not survive fork.
+ */
+void nvfs_start(struct nvfs *fs);
 /* Forgets the pool without marking it clean (tests: simulate a kill). */
 void nvfs_abandon(struct nvfs *fs);
 
@@ -98,6 +111,22 @@ int nvfs_open(struct nvfs *fs, uint64_t ino, int flags);
 int nvfs_release(struct nvfs *fs, uint64_t ino);
 ssize_t nvfs_read(struct nvfs *fs, uint64_t ino, void *buf, size_t size,
 		  uint64_t off);
+/*
+ * A read without a copy: iov[0..niov) are the file's bytes, pointers into
+ * the pool (already checked against their checksums) and into a block of
+ * zeros for holes.  They stay valid, and the file's blocks in place, until
+ * nvfs_read_end: reply with them in between.
+ */
+struct nvfs_read {
+	struct icache_ent *ent;  /* the file, held shared */
+	struct iovec *iov;
+	size_t niov, cap;
+	size_t bytes;
+	bool touch_atime;
+};
+int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
+		    struct nvfs_read *r);
+void nvfs_read_end(struct nvfs *fs, struct nvfs_read *r);
 ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 		   size_t size, uint64_t off);
 /*
@@ -138,7 +167,9 @@ int nvfs_syncfs(struct nvfs *fs);
 
 /* Counters for nvmpfsctl and tests. */
 struct nvfs_stats {
-	uint64_t drains;          /* persist points of the pool */
+	uint64_t drains;          /* persist points that persisted something */
+	uint64_t syncs;           /* fdatasyncs of the pool file (msync mode) */
+	uint64_t hot_extents;     /* write-intent extents marked now */
 	uint64_t commits;         /* metadata transactions */
 	uint64_t writes;
 	uint64_t bytes_written;
@@ -161,6 +192,12 @@ struct nvfs_range {
 #define NVFS_FLUSH_VERIFY (1u << 0) /* read back and check after the drain */
 #define NVFS_FLUSH_CLAMP  (1u << 1) /* cut ranges at EOF instead of failing */
 
+/* Long calls ask stop(arg) now and then and give up with -EINTR. */
+struct nvfs_cancel {
+	bool (*stop)(void *arg);
+	void *arg;
+};
+
 /*
  * OptimizedFlush of ranges of a file: every range flushed, their pending
  * checksums stored, one drain.  With NVFS_FLUSH_VERIFY the blocks are then
@@ -172,9 +209,13 @@ struct nvfs_range {
  */
 int nvfs_flush(struct nvfs *fs, uint64_t ino, const struct nvfs_range *ranges,
 	       size_t count, unsigned flags, struct nvfs_range *failed,
-	       size_t max_failed, size_t *nfailed);
+	       size_t max_failed, size_t *nfailed,
+	       const struct nvfs_cancel *cancel);
 
-/* Verifies blocks [*lblk, *lblk + max_blocks) of a file; moves *lblk on. */
+/*
+ * Verifies up to max_blocks mapped blocks of a file from *lblk (holes are
+ * skipped and cost nothing); moves *lblk on.
+ */
 struct nvfs_scrub_result {
 	uint64_t blocks_checked;
 	uint64_t blocks_unverified;  /* no checksum recorded */
@@ -200,5 +241,9 @@ bool nvfs_acls_disabled(struct nvfs *fs);
 int nvfs_atime_mode(struct nvfs *fs);
 /* Whether written blocks get checksums (FlushAndVerify possible). */
 bool nvfs_checksums_on(struct nvfs *fs);
+/* How the pool persists: "pmem", "pmem-forced" or "msync". */
+const char *nvfs_pool_mode(struct nvfs *fs);
+/* Where problems found while serving are reported (default: stderr). */
+void nvfs_set_log(struct nvfs *fs, void (*log)(const char *msg));
 
 #endif

@@ -1,14 +1,18 @@
-/* Open files and directories, directory listing, fsync. */
+/* Open files and directories, and directory listing. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 
-#include "fs.h"
+#include "file.h"
+#include "reclaim.h"
 
 int nvfs_open(struct nvfs *fs, uint64_t ino, int flags)
 {
-	pthread_mutex_lock(&fs->lock);
+	bool trunc = flags & O_TRUNC;
+	struct icache_ent *e = ilock(fs, ino, trunc);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	int rc = 0;
 	if (!inode)
@@ -17,80 +21,76 @@ int nvfs_open(struct nvfs *fs, uint64_t ino, int flags)
 		rc = -EISDIR;
 	else if (fs->read_only && (flags & O_ACCMODE) != O_RDONLY)
 		rc = -EROFS;
-	struct icache_ent *ent = rc ? NULL : icache_get(fs, ino, true);
-	if (rc == 0 && !ent)
-		rc = -ENOMEM;
-	if (rc == 0) {
-		ent->opens++;
-		if ((flags & O_TRUNC) && S_ISREG(inode->mode) && inode->size)
-			rc = file_truncate(fs, ino, 0);
-	}
-	pthread_mutex_unlock(&fs->lock);
+	if (rc == 0 && trunc && S_ISREG(inode->mode) && inode->size)
+		rc = file_truncate(fs, e, 0);
+	if (rc == 0)
+		icache_open(fs, e);
+	iunlock(fs, e);
 	return rc;
 }
 
 int nvfs_release(struct nvfs *fs, uint64_t ino)
 {
-	pthread_mutex_lock(&fs->lock);
-	struct icache_ent *ent = icache_get(fs, ino, false);
-	if (ent && ent->opens > 0) {
-		ent->opens--;
-		if (ent->nlookup == 0 && ent->opens == 0) {
-			icache_put_if_idle(fs, ent);
-			if (!fs->read_only)
-				inode_maybe_reclaim(fs, ino);
-		}
-	}
-	pthread_mutex_unlock(&fs->lock);
+	if (icache_close(fs, ino) && !fs->read_only)
+		reclaim_if_dead(fs, ino);
 	return 0;
 }
 
 int nvfs_opendir(struct nvfs *fs, uint64_t ino)
 {
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, false);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	int rc = !inode ? -ENOENT : !S_ISDIR(inode->mode) ? -ENOTDIR : 0;
-	pthread_mutex_unlock(&fs->lock);
+	iunlock(fs, e);
 	return rc;
 }
 
 struct listing {
 	nvfs_dirent_cb cb;
 	void *arg;
-	bool stopped;
 };
 
 static int list_one(void *arg, const struct nvmpfs_dirent *d, uint64_t slot)
 {
 	struct listing *l = arg;
 	/* Cookies: 0 ".", 1 "..", slot + 2 for the entry at slot. */
-	if (l->cb(l->arg, d->name, d->name_len, d->ino, d->type,
-		  slot + d->nslots + 2)) {
-		l->stopped = true;
-		return 1;
-	}
+	return l->cb(l->arg, d->name, d->name_len, d->ino, d->type,
+		     slot + d->nslots + 2) ? 1 : 0;
+}
+
+static int list(struct nvfs *fs, uint64_t ino, uint64_t off,
+		nvfs_dirent_cb cb, void *arg, bool *touch)
+{
+	struct nvmpfs_inode *dir = inode_live(fs, ino);
+	if (!dir || !S_ISDIR(dir->mode))
+		return dir ? -ENOTDIR : -ENOENT;
+	*touch = file_atime_wanted(fs, dir);
+	if (off == 0 && cb(arg, ".", 1, ino, DT_DIR, 1))
+		return 0;
+	if (off <= 1 && cb(arg, "..", 2, dir->parent ? dir->parent : ino,
+			   DT_DIR, 2))
+		return 0;
+	struct listing l = { cb, arg };
+	dir_walk(fs, dir, off >= 2 ? off - 2 : 0, list_one, &l);
 	return 0;
 }
 
 int nvfs_readdir(struct nvfs *fs, uint64_t ino, uint64_t off,
 		 nvfs_dirent_cb cb, void *arg)
 {
-	pthread_mutex_lock(&fs->lock);
-	struct nvmpfs_inode *dir = inode_live(fs, ino);
-	int rc = 0;
-	if (!dir || !S_ISDIR(dir->mode)) {
-		rc = dir ? -ENOTDIR : -ENOENT;
-		goto out;
+	struct icache_ent *e = ilock(fs, ino, false);
+	if (!e)
+		return -ENOMEM;
+	bool touch = false;
+	int rc = list(fs, ino, off, cb, arg, &touch);
+	iunlock(fs, e);
+	if (rc == 0 && touch && (e = ilock(fs, ino, true))) {
+		struct nvmpfs_inode *dir = inode_live(fs, ino);
+		if (dir && file_atime_wanted(fs, dir))
+			file_touch_atime(fs, dir);
+		iunlock(fs, e);
 	}
-	if (off == 0 && cb(arg, ".", 1, ino, DT_DIR, 1))
-		goto out;
-	if (off <= 1 && cb(arg, "..", 2, dir->parent ? dir->parent : ino,
-			   DT_DIR, 2))
-		goto out;
-	struct listing l = { cb, arg, false };
-	dir_walk(fs, dir, off >= 2 ? off - 2 : 0, list_one, &l);
-	file_update_atime(fs, dir);
-out:
-	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }

@@ -15,10 +15,20 @@
 
 #include "pool.h"
 
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
+/* ---- opening and mapping ---- */
+
 static int create_pool_file(const char *path, uint64_t size, char *err,
 			    size_t errlen)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		      0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot create pool: %s", path,
 			 strerror(errno));
@@ -57,14 +67,56 @@ static int lock_pool_file(int fd, const char *path, bool shared, char *err,
 {
 	if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
-	if (errno == EWOULDBLOCK)
+	if (errno == EWOULDBLOCK) {
 		snprintf(err, errlen,
 			 "%s: pool is in use (mounted or being checked by "
 			 "another process)", path);
-	else
+		errno = EBUSY;
+	} else {
 		snprintf(err, errlen, "%s: cannot lock pool: %s", path,
 			 strerror(errno));
+	}
 	return -1;
+}
+
+static int map_device(struct pool *pool, char *err, size_t errlen)
+{
+	size_t len;
+	int is_pmem;
+	void *p = pmem_map_file(pool->path, 0, 0, 0, &len, &is_pmem);
+	if (!p) {
+		snprintf(err, errlen, "%s: cannot map device: %s", pool->path,
+			 pmem_errormsg());
+		return -1;
+	}
+	pool->base = p;
+	pool->size = len;
+	pool->is_pmem = is_pmem;
+	pool->map_sync = is_pmem;
+	return 0;
+}
+
+/*
+ * A file on a DAX file system is persistent memory to the CPU only when
+ * mapped with MAP_SYNC (the kernel then keeps the file's metadata durable
+ * on every page fault); without it every drain must be an fdatasync.  The
+ * kernel refuses MAP_SYNC where there is no DAX: then a plain mapping.
+ */
+static void *map_file(struct pool *pool, bool *synced)
+{
+	bool writable = !pool->read_only || pool->private_map;
+	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+	*synced = false;
+	if (!pool->private_map && !pool->read_only) {
+		void *p = mmap(NULL, pool->size, prot,
+			       MAP_SHARED_VALIDATE | MAP_SYNC, pool->fd, 0);
+		if (p != MAP_FAILED) {
+			*synced = true;
+			return p;
+		}
+	}
+	return mmap(NULL, pool->size, prot,
+		    pool->private_map ? MAP_PRIVATE : MAP_SHARED, pool->fd, 0);
 }
 
 static int map_pool(struct pool *pool, char *err, size_t errlen)
@@ -80,41 +132,45 @@ static int map_pool(struct pool *pool, char *err, size_t errlen)
 		return -1;
 	}
 	pool->size = (uint64_t)st.st_size;
-	if (S_ISCHR(st.st_mode)) {
-		/* devdax: libpmem knows the mapping size. */
-		size_t len;
-		int is_pmem;
-		void *p = pmem_map_file(pool->path, 0, 0, 0, &len, &is_pmem);
-		if (!p) {
-			snprintf(err, errlen, "%s: cannot map device: %s",
-				 pool->path, pmem_errormsg());
-			return -1;
-		}
-		pool->base = p;
-		pool->size = len;
-		pool->is_pmem = is_pmem;
-		return 0;
-	}
+	if (S_ISCHR(st.st_mode))
+		return map_device(pool, err, errlen);
 	if (pool->size < NVMPFS_BLOCK_SIZE * 2) {
 		snprintf(err, errlen, "%s: too small to be a pool (%llu bytes)",
 			 pool->path, (unsigned long long)pool->size);
 		return -1;
 	}
-	bool writable = !pool->read_only || pool->private_map;
-	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
-	int flags = pool->private_map ? MAP_PRIVATE : MAP_SHARED;
 	struct statfs sfs;
 	pool->in_memory = fstatfs(pool->fd, &sfs) == 0 &&
 			  sfs.f_type == TMPFS_MAGIC;
-	void *p = mmap(NULL, pool->size, prot, flags, pool->fd, 0);
+	void *p = map_file(pool, &pool->map_sync);
 	if (p == MAP_FAILED) {
 		snprintf(err, errlen, "%s: cannot map pool: %s", pool->path,
 			 strerror(errno));
 		return -1;
 	}
 	pool->base = p;
-	pool->is_pmem = pmem_is_pmem(p, pool->size) != 0;
+	pool->is_pmem = pool->map_sync || pmem_is_pmem(p, pool->size) != 0;
 	return 0;
+}
+
+static void pick_mode(struct pool *pool)
+{
+	if (!pool->is_pmem)
+		pool->mode = POOL_MSYNC;
+	else if (pool->map_sync)
+		pool->mode = POOL_PMEM;
+	else
+		pool->mode = POOL_PMEM_FORCED;
+}
+
+const char *pool_mode_name(const struct pool *pool)
+{
+	switch (pool->mode) {
+	case POOL_PMEM: return "pmem";
+	case POOL_PMEM_FORCED: return "pmem-forced";
+	case POOL_MSYNC: break;
+	}
+	return "msync";
 }
 
 struct pool *pool_open(const char *path, const struct pool_open_opts *opts,
@@ -123,8 +179,12 @@ struct pool *pool_open(const char *path, const struct pool_open_opts *opts,
 	struct pool *pool = calloc(1, sizeof(*pool));
 	if (!pool) {
 		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
 		return NULL;
 	}
+	pthread_mutex_init(&pool->sync_mu, NULL);
+	pthread_cond_init(&pool->sync_cv, NULL);
+	pthread_mutex_init(&pool->sim_mu, NULL);
 	pool->path = strdup(path);
 	pool->read_only = opts->read_only;
 	pool->private_map = opts->read_only && opts->private_map;
@@ -135,11 +195,14 @@ struct pool *pool_open(const char *path, const struct pool_open_opts *opts,
 		goto fail;
 	if (map_pool(pool, err, errlen) < 0)
 		goto fail;
+	pick_mode(pool);
 	if (!opts->read_only && crash_sim_init(pool, err, errlen) < 0)
 		goto fail;
 	return pool;
-fail:
+fail:;
+	int saved = errno;
 	pool_close(pool);
+	errno = saved;
 	return NULL;
 }
 
@@ -154,24 +217,54 @@ int pool_populate(struct pool *pool)
 #endif
 }
 
-void pool_close(struct pool *pool)
+/* ---- the calling thread's batch of flushed ranges ---- */
+
+struct batch {
+	const struct pool *pool;  /* the pool the ranges belong to */
+	struct pool_range *r;
+	size_t n, cap;
+	uint64_t last_seq;
+};
+
+static __thread struct batch tls_batch;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+/*
+ * A thread that ends with ranges flushed but not drained (only lazy
+ * stores such as access times leave any) drains them on its way out.
+ */
+static void drain_at_exit(void *pool)
 {
-	if (!pool)
-		return;
-	if (pool->base)
-		munmap(pool->base, pool->size);
-	if (pool->fd >= 0)
-		close(pool->fd);
-	crash_sim_free(pool);
-	free(pool->pending);
-	free(pool->path);
-	free(pool);
+	if (tls_batch.pool == pool && tls_batch.n)
+		pool_drain(pool);
+	free(tls_batch.r);
+	memset(&tls_batch, 0, sizeof(tls_batch));
+}
+
+static void make_exit_key(void)
+{
+	pthread_key_create(&exit_key, drain_at_exit);
+}
+
+static struct batch *batch_of(struct pool *pool)
+{
+	struct batch *b = &tls_batch;
+	if (b->pool != pool) {
+		/* Ranges of another (closed) pool: nothing to do with them. */
+		b->pool = pool;
+		b->n = 0;
+		pthread_once(&exit_once, make_exit_key);
+		pthread_setspecific(exit_key, pool);
+	}
+	return b;
 }
 
 static void remember_range(struct pool *pool, uint64_t off, uint64_t len)
 {
-	if (pool->npending > 0) {
-		struct pool_range *last = &pool->pending[pool->npending - 1];
+	struct batch *b = batch_of(pool);
+	if (b->n > 0) {
+		struct pool_range *last = &b->r[b->n - 1];
 		if (off >= last->off && off <= last->off + last->len) {
 			uint64_t end = off + len;
 			if (end > last->off + last->len)
@@ -179,18 +272,29 @@ static void remember_range(struct pool *pool, uint64_t off, uint64_t len)
 			return;
 		}
 	}
-	if (pool->npending == pool->cap_pending) {
-		size_t cap = pool->cap_pending ? pool->cap_pending * 2 : 64;
-		struct pool_range *r = realloc(pool->pending, cap * sizeof(*r));
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct pool_range *r = realloc(b->r, cap * sizeof(*r));
 		if (!r) {
 			/* Cannot remember it: make it durable right away. */
-			pmem_msync(pool->base + off, len);
+			if (!pool->is_pmem)
+				pmem_msync(pool->base + off, len);
 			return;
 		}
-		pool->pending = r;
-		pool->cap_pending = cap;
+		b->r = r;
+		b->cap = cap;
 	}
-	pool->pending[pool->npending++] = (struct pool_range){ off, len };
+	b->r[b->n++] = (struct pool_range){ off, len };
+}
+
+bool pool_pending(struct pool *pool)
+{
+	return tls_batch.pool == pool && tls_batch.n > 0;
+}
+
+uint64_t pool_thread_seq(void)
+{
+	return tls_batch.last_seq;
 }
 
 void pool_flush(struct pool *pool, uint64_t off, uint64_t len)
@@ -250,31 +354,101 @@ void pool_zero(struct pool *pool, uint64_t off, uint64_t len)
 	remember_range(pool, off, len);
 }
 
-void pool_drain(struct pool *pool)
+void pool_store64(struct pool *pool, uint64_t *word, uint64_t value)
 {
-	if (pool->sim)
-		crash_sim_drain(pool);
-	if (pool->is_pmem) {
-		pmem_drain();
-	} else {
-		for (size_t i = 0; i < pool->npending; i++)
-			pmem_msync(pool->base + pool->pending[i].off,
-				   pool->pending[i].len);
-	}
-	if (pool->hook && pool->npending)
-		pool->hook(pool->hook_arg, pool->pending, pool->npending);
-	pool->npending = 0;
-	pool->drains++;
+	__atomic_store_n(word, value, __ATOMIC_RELAXED);
+	pool_flush_ptr(pool, word, sizeof(*word));
 }
 
-void pool_persist(struct pool *pool, uint64_t off, uint64_t len)
+/* ---- drains ---- */
+
+/*
+ * Group commit: a drain registers, and whoever finds no sync running
+ * becomes the leader and syncs the file for everyone registered so far;
+ * the others wait for a sync that started after they registered.  Every
+ * waiter's stores were made before it registered, so the leader's
+ * fdatasync, which starts after, covers them.
+ */
+static int group_sync(struct pool *pool)
+{
+	pthread_mutex_lock(&pool->sync_mu);
+	uint64_t ticket = ++pool->sync_requested;
+	while (pool->sync_done < ticket && !pool->sync_error) {
+		if (pool->sync_running) {
+			pthread_cond_wait(&pool->sync_cv, &pool->sync_mu);
+			continue;
+		}
+		pool->sync_running = true;
+		uint64_t covers = pool->sync_requested;
+		pthread_mutex_unlock(&pool->sync_mu);
+		int rc = fdatasync(pool->fd) ? errno : 0;
+		pthread_mutex_lock(&pool->sync_mu);
+		pool->syncs++;
+		if (rc && !pool->sync_error) {
+			pool->sync_error = rc;
+			fprintf(stderr, "nvmpfs: %s: fdatasync of the pool failed "
+				"(%s): nothing written since can be trusted to "
+				"be durable; every change now fails\n",
+				pool->path, strerror(rc));
+		}
+		pool->sync_done = covers;
+		pool->sync_running = false;
+		pthread_cond_broadcast(&pool->sync_cv);
+	}
+	int rc = pool->sync_error ? -EIO : 0;
+	pthread_mutex_unlock(&pool->sync_mu);
+	return rc;
+}
+
+int pool_drain(struct pool *pool)
+{
+	struct batch *b = batch_of(pool);
+	if (b->n == 0)
+		return pool->sync_error ? -EIO : 0;
+	if (pool->sim)
+		crash_sim_drain(pool, b->r, b->n);
+	int rc = 0;
+	if (pool->is_pmem)
+		pmem_drain();
+	else
+		rc = group_sync(pool);
+	uint64_t seq = __atomic_add_fetch(&pool->seq, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&pool->drains, 1, __ATOMIC_RELAXED);
+	b->last_seq = seq;
+	if (rc == 0 && pool->hook)
+		rc = pool->hook(pool->hook_arg, b->r, b->n, seq);
+	b->n = 0;
+	return rc;
+}
+
+int pool_persist(struct pool *pool, uint64_t off, uint64_t len)
 {
 	pool_flush(pool, off, len);
-	pool_drain(pool);
+	return pool_drain(pool);
 }
 
 void pool_set_hook(struct pool *pool, pool_persist_hook hook, void *arg)
 {
 	pool->hook = hook;
 	pool->hook_arg = arg;
+}
+
+void pool_close(struct pool *pool)
+{
+	if (!pool)
+		return;
+	if (tls_batch.pool == pool) {
+		tls_batch.pool = NULL;
+		tls_batch.n = 0;
+	}
+	if (pool->base)
+		munmap(pool->base, pool->size);
+	if (pool->fd >= 0)
+		close(pool->fd);
+	crash_sim_free(pool);
+	pthread_mutex_destroy(&pool->sync_mu);
+	pthread_cond_destroy(&pool->sync_cv);
+	pthread_mutex_destroy(&pool->sim_mu);
+	free(pool->path);
+	free(pool);
 }

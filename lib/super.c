@@ -4,6 +4,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "journal.h"
 #include "super.h"
 
 #define BLOCKS_FOR(bytes) (((bytes) + NVMPFS_BLOCK_SIZE - 1) / NVMPFS_BLOCK_SIZE)
@@ -29,6 +30,8 @@ int super_geometry(struct nvmpfs_super *sb, uint64_t block_count,
 	sb->journal_start = 2;
 	sb->journal_blocks = params->journal_blocks ? params->journal_blocks
 				: default_journal_blocks(block_count);
+	sb->journal_lanes = journal_lanes_for(sb->journal_blocks);
+	sb->journal_blocks -= sb->journal_blocks % sb->journal_lanes;
 	sb->inode_count = params->inode_count ? params->inode_count
 				: block_count / 4;
 	if (sb->inode_count < 64)
@@ -41,7 +44,11 @@ int super_geometry(struct nvmpfs_super *sb, uint64_t block_count,
 	sb->csum_blocks = BLOCKS_FOR(block_count * 8);
 	sb->sync_start = sb->csum_start + sb->csum_blocks;
 	sb->sync_blocks = sb->bitmap_blocks;
-	sb->data_start = sb->sync_start + sb->sync_blocks;
+	sb->intent_start = sb->sync_start + sb->sync_blocks;
+	uint64_t extents = (block_count + NVMPFS_INTENT_BLOCKS - 1) /
+			   NVMPFS_INTENT_BLOCKS;
+	sb->intent_blocks = BLOCKS_FOR((extents + 7) / 8);
+	sb->data_start = sb->intent_start + sb->intent_blocks;
 	/* Room for at least 64 data blocks, or it is not a useful pool. */
 	if (sb->data_start + 64 > block_count)
 		return -1;
@@ -99,6 +106,9 @@ static int geometry_fits(const struct pool *pool, const struct nvmpfs_super *sb,
 	     expect.csum_blocks == sb->csum_blocks &&
 	     expect.sync_start == sb->sync_start &&
 	     expect.sync_blocks == sb->sync_blocks &&
+	     expect.journal_lanes == sb->journal_lanes &&
+	     expect.intent_start == sb->intent_start &&
+	     expect.intent_blocks == sb->intent_blocks &&
 	     expect.data_start == sb->data_start;
 	if (!ok) {
 		snprintf(err, errlen,
@@ -109,6 +119,23 @@ static int geometry_fits(const struct pool *pool, const struct nvmpfs_super *sb,
 		return -1;
 	}
 	return 0;
+}
+
+static void other_version(const struct pool *pool, uint32_t version,
+			  char *err, size_t errlen)
+{
+	if (version < NVMPFS_LAYOUT_VERSION)
+		snprintf(err, errlen,
+			 "%s: pool has layout version %u, made by an older "
+			 "nvmpfs; this nvmpfs reads version %u only: mount it "
+			 "with the nvmpfs that made it, copy the files off, and "
+			 "make a new pool with mkfs.nvmpfs", pool->path, version,
+			 NVMPFS_LAYOUT_VERSION);
+	else
+		snprintf(err, errlen,
+			 "%s: pool has layout version %u, made by a newer "
+			 "nvmpfs; this nvmpfs reads version %u only", pool->path,
+			 version, NVMPFS_LAYOUT_VERSION);
 }
 
 int super_load(const struct pool *pool, struct nvmpfs_super *out, char *err,
@@ -123,11 +150,9 @@ int super_load(const struct pool *pool, struct nvmpfs_super *out, char *err,
 				 "make one with mkfs.nvmpfs)", pool->path);
 		else if (a->version != NVMPFS_LAYOUT_VERSION &&
 			 b->version != NVMPFS_LAYOUT_VERSION)
-			snprintf(err, errlen,
-				 "%s: pool has layout version %u; this nvmpfs "
-				 "reads version %u only", pool->path,
-				 a->magic == NVMPFS_MAGIC ? a->version : b->version,
-				 NVMPFS_LAYOUT_VERSION);
+			other_version(pool, a->magic == NVMPFS_MAGIC ? a->version
+							      : b->version,
+				      err, errlen);
 		else
 			snprintf(err, errlen,
 				 "%s: both superblock copies are damaged "

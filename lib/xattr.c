@@ -120,32 +120,25 @@ static int build_set(struct nvfs *fs, const struct nvmpfs_inode *inode,
 	return 0;
 }
 
-/* Puts a built set in a fresh block and swings the pointer (inside a tx). */
-static int store_set(struct nvfs *fs, struct nvmpfs_inode *inode,
-		     const uint8_t *buf, size_t used)
+/* Puts a built set in a fresh block (nobody sees it yet); 0: empty set. */
+static int fresh_set_block(struct tx *tx, const uint8_t *buf, size_t used,
+			   uint64_t *blk)
 {
-	int rc = inode_log(fs, inode);
-	uint64_t old = inode->xattr_block, blk = 0, got;
-	if (rc == 0 && used > 0) {
-		rc = alloc_run(fs, fs->alloc_hint, 1, &blk, &got);
-		if (rc == 0) {
-			pool_copy(fs->pool, blk * NVMPFS_BLOCK_SIZE, buf,
-				  sizeof(struct nvmpfs_xattr_head) + used);
-			inode->blocks++;
-		}
-	}
-	if (rc == 0 && old) {
-		rc = alloc_free(fs, old, 1);
-		inode->blocks--;
-	}
-	if (rc)
-		return rc;
-	inode->xattr_block = blk;
-	inode_touch(inode, false, true);
-	return 0;
+	uint64_t got;
+	*blk = 0;
+	if (used == 0)
+		return 0;
+	int rc = tx_take_blocks(tx, tx->fs->alloc.hint, 1, blk, &got);
+	if (rc == 0)
+		pool_copy(tx->fs->pool, *blk * NVMPFS_BLOCK_SIZE, buf,
+			  sizeof(struct nvmpfs_xattr_head) + used);
+	return rc;
 }
 
-/* One transaction: the new set, and the new mode bits when given. */
+/*
+ * One transaction: the new set in a fresh block, the inode's pointer
+ * swung to it, the old block freed, and the new mode bits when given.
+ */
 static int rewrite_set(struct nvfs *fs, struct nvmpfs_inode *inode,
 		       const char *skip, const char *name, const void *value,
 		       size_t size, const uint32_t *new_mode)
@@ -155,21 +148,30 @@ static int rewrite_set(struct nvfs *fs, struct nvmpfs_inode *inode,
 	int rc = build_set(fs, inode, skip, name, value, size, buf, &used);
 	if (rc)
 		return rc;
-	tx_begin(&fs->j);
-	rc = store_set(fs, inode, buf, used);
+	struct tx tx;
+	tx_begin(fs, &tx);
+	uint64_t old = inode->xattr_block, blk = 0;
+	rc = inode_log(&tx, inode);
+	if (rc == 0)
+		rc = fresh_set_block(&tx, buf, used, &blk);
+	if (rc == 0 && old)
+		rc = tx_free_blocks(&tx, old, 1);
+	if (rc == 0)
+		rc = tx_ready(&tx);
 	if (rc) {
-		fs_abort(fs);
+		tx_abort(&tx);
 		return rc;
 	}
+	inode->xattr_block = blk;
+	inode->blocks = inode->blocks + (blk ? 1 : 0) - (old ? 1 : 0);
+	inode_touch(inode, false, true);
 	if (new_mode)
 		inode->mode = (inode->mode & ~0777u) | (*new_mode & 0777u);
-	tx_commit(&fs->j);
-	return 0;
+	return tx_commit(&tx);
 }
 
-int xattr_init_acls(struct nvfs *fs, struct nvmpfs_inode *inode,
-		    const void *access, size_t access_size, const void *dflt,
-		    size_t dflt_size)
+int xattr_prepare_acls(struct tx *tx, const void *access, size_t access_size,
+		       const void *dflt, size_t dflt_size, uint64_t *blk)
 {
 	uint8_t buf[NVMPFS_BLOCK_SIZE];
 	struct nvmpfs_xattr_head *nh = (void *)buf;
@@ -181,11 +183,9 @@ int xattr_init_acls(struct nvfs *fs, struct nvmpfs_inode *inode,
 	if (dflt)
 		used += put_rec(p + used, ACL_XATTR_DEFAULT,
 				strlen(ACL_XATTR_DEFAULT), dflt, dflt_size);
-	if (used == 0)
-		return 0;
 	nh->magic = NVMPFS_XATTR_MAGIC;
 	nh->used = (uint32_t)used;
-	return store_set(fs, inode, buf, used);
+	return fresh_set_block(tx, buf, used, blk);
 }
 
 ssize_t xattr_find(struct nvfs *fs, const struct nvmpfs_inode *inode,
@@ -259,7 +259,9 @@ int nvfs_setxattr(struct nvfs *fs, uint64_t ino, const char *name,
 {
 	if (size > XATTR_ROOM)
 		return -E2BIG;
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, true);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	int rc = inode ? check_name(fs, name, inode) : -ENOENT;
 	struct xrec rec;
@@ -277,14 +279,16 @@ int nvfs_setxattr(struct nvfs *fs, uint64_t ino, const char *name,
 			rc = rewrite_set(fs, inode, name, name, value, size,
 					 NULL);
 	}
-	pthread_mutex_unlock(&fs->lock);
+	iunlock(fs, e);
 	return rc;
 }
 
 ssize_t nvfs_getxattr(struct nvfs *fs, uint64_t ino, const char *name,
 		      void *value, size_t size)
 {
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, false);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	ssize_t rc = inode ? check_name(fs, name, inode) : -ENOENT;
 	struct xrec rec;
@@ -302,13 +306,15 @@ ssize_t nvfs_getxattr(struct nvfs *fs, uint64_t ino, const char *name,
 			rc = (ssize_t)rec.value_len;
 		}
 	}
-	pthread_mutex_unlock(&fs->lock);
+	iunlock(fs, e);
 	return rc;
 }
 
 ssize_t nvfs_listxattr(struct nvfs *fs, uint64_t ino, char *list, size_t size)
 {
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, false);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	ssize_t rc = inode ? 0 : -ENOENT;
 	const struct nvmpfs_xattr_head *h = inode ? xattr_head(fs, inode) : NULL;
@@ -327,13 +333,15 @@ ssize_t nvfs_listxattr(struct nvfs *fs, uint64_t ino, char *list, size_t size)
 	}
 	if (rc == 0)
 		rc = (ssize_t)total;
-	pthread_mutex_unlock(&fs->lock);
+	iunlock(fs, e);
 	return rc;
 }
 
 int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name)
 {
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, true);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	int rc = inode ? check_name(fs, name, inode) : -ENOENT;
 	struct xrec rec;
@@ -347,7 +355,7 @@ int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name)
 		else
 			rc = rewrite_set(fs, inode, name, NULL, NULL, 0, NULL);
 	}
-	pthread_mutex_unlock(&fs->lock);
+	iunlock(fs, e);
 	return rc;
 }
 
@@ -363,25 +371,24 @@ static uint32_t priv_bits(uint32_t mode)
 int nvfs_kill_priv(struct nvfs *fs, uint64_t ino)
 {
 	static const char cap[] = "security.capability";
-	pthread_mutex_lock(&fs->lock);
+	struct icache_ent *e = ilock(fs, ino, true);
+	if (!e)
+		return -ENOMEM;
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	int rc = inode ? 0 : -ENOENT;
 	struct xrec rec;
 	if (rc == 0 && !fs->read_only && S_ISREG(inode->mode) &&
 	    priv_bits(inode->mode)) {
-		tx_begin(&fs->j);
-		rc = inode_log(fs, inode);
-		if (rc) {
-			fs_abort(fs);
-		} else {
-			inode->mode &= ~priv_bits(inode->mode);
-			inode_touch(inode, false, true);
-			tx_commit(&fs->j);
-		}
+		/* mode shares an aligned word with nlink: one store. */
+		uint32_t mode = inode->mode & ~priv_bits(inode->mode);
+		inode_store64(fs, (uint64_t *)&inode->mode,
+			      (uint64_t)mode | ((uint64_t)inode->nlink << 32));
+		inode_touch_now(fs, inode, false, true);
+		rc = pool_drain(fs->pool);
 	}
 	if (rc == 0 && !fs->read_only &&
 	    find_rec(xattr_head(fs, inode), cap, &rec))
 		rc = rewrite_set(fs, inode, cap, NULL, NULL, 0, NULL);
-	pthread_mutex_unlock(&fs->lock);
+	iunlock(fs, e);
 	return rc;
 }

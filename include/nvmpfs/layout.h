@@ -1,5 +1,5 @@
 /*
- * nvmpfs on-media layout.
+ * nvmpfs on-media layout (version 2).
  *
  * A pool is one file (or device) divided into 4 KiB blocks.  Every structure
  * here is little-endian (x86-64 native), naturally aligned, and addressed by
@@ -8,24 +8,39 @@
  *
  *   block 0          superblock copy A
  *   block 1          superblock copy B
- *   journal          undo log: every metadata change is failure-atomic
+ *   journal          undo log in journal_lanes lanes: one transaction in
+ *                    flight per lane, so transactions run concurrently
  *   inode table      inode_count fixed-size inodes, inode number = index
  *   block bitmap     one bit per pool block, 1 = in use (metadata regions
  *                    are marked in use at mkfs time)
- *   checksum table   one XXH3-64 per pool block (used by the flush/verify
- *                    layer; zero means "no checksum recorded")
+ *   checksum table   one XXH3-64 per pool block (0 = no checksum recorded)
  *   out-of-sync map  one bit per pool block for the mirror's resync
+ *   write-intent map one bit per extent of NVMPFS_INTENT_BLOCKS blocks
  *   data             file data, directory blocks, block-map nodes, xattrs
  *
  * Invariants every writer keeps:
- *  - A metadata change (inode fields, bitmap words, block-map entries,
- *    directory entries, xattr block pointers) happens inside a journal
- *    transaction; a crash rolls back a transaction that did not commit.
+ *  - A metadata change that must be atomic (names, link counts, frees,
+ *    anything that changes two words that must agree) happens inside a
+ *    journal transaction; a crash rolls back a transaction that did not
+ *    commit.  A single aligned 8-byte word (a block-map entry, the map
+ *    word, a size, a time, a checksum) may change without one: power
+ *    failure never tears it.
  *  - File data is written in place and made durable before the WRITE reply;
- *    blocks newly given to a file are zeroed where the write does not cover
- *    them, and every byte of a file at an offset >= its size reads as zero.
- *    (An extending write rolled back by a crash leaves its bytes past the
- *    restored size; the mount after an unclean shutdown zeroes them.)
+ *    blocks newly given to a file hold their data (or zeros) durably before
+ *    the map entry that points at them does, and every byte of a file at an
+ *    offset >= its size reads as zero.  (An extending write cut short by a
+ *    crash can leave bytes past the size; the mount after an unclean
+ *    shutdown zeroes them.)
+ *  - The block bitmap is exact only while the superblock says CLEAN: a
+ *    mounted pool keeps it in memory and writes it back at a clean unmount.
+ *    The mount after an unclean shutdown rebuilds it (and every inode's
+ *    block count) from the block maps.
+ *  - A free block's checksum word is 0.
+ *  - Before data of a block is changed in place, the bit of the block's
+ *    extent in the write-intent map is set and durable; bits are cleared
+ *    lazily once nothing is written there.  After an unclean shutdown a
+ *    block in a marked extent whose data does not match its checksum was
+ *    being written, not damaged: the mount marks it unverified (0).
  *  - Free directory slots are all-zero bytes.
  */
 #ifndef NVMPFS_LAYOUT_H
@@ -38,7 +53,7 @@
 
 /* "NVMPFS" then 0x00 0x01, read as a little-endian u64. */
 #define NVMPFS_MAGIC 0x0100534650004d4eull
-#define NVMPFS_LAYOUT_VERSION 1u
+#define NVMPFS_LAYOUT_VERSION 2u
 
 /* The smallest pool mkfs accepts: room for every region and some data. */
 #define NVMPFS_MIN_POOL_SIZE (8ull << 20)
@@ -74,8 +89,10 @@ struct nvmpfs_super {
 	uint64_t mirror_epoch;   /* bumped when a mirror is promoted */
 	uint64_t mkfs_time;      /* seconds since the epoch */
 	uint32_t state;          /* NVMPFS_STATE_* */
-	uint32_t reserved0;
-	uint64_t reserved[32];   /* zero; for later versions */
+	uint32_t journal_lanes;  /* lanes the journal region is cut into */
+	uint64_t intent_start;   /* write-intent map */
+	uint64_t intent_blocks;
+	uint64_t reserved[30];   /* zero; for later versions */
 	uint64_t checksum;       /* XXH3-64 of every byte before this field */
 };
 
@@ -98,9 +115,12 @@ struct nvmpfs_time {
 /*
  * An inode.  mode == 0 means the slot is free.  An in-use inode with
  * nlink == 0 is an orphan (unlinked while open); the mount that follows a
- * crash frees it.  map_root/map_height describe the block map: a radix tree
- * of 4 KiB nodes, each holding NVMPFS_MAP_FANOUT block numbers (0 = hole);
- * height h maps 512^h file blocks, height 0 maps none.
+ * crash frees it.  The map word describes the block map: a radix tree of
+ * 4 KiB nodes, each holding NVMPFS_MAP_FANOUT block numbers (0 = hole);
+ * its low 56 bits are the root node's block (0: no map), its top 8 bits
+ * the height h (the tree maps 512^h file blocks).  Root and height share
+ * one word so that growing the tree is one atomic store.  `blocks` is
+ * exact while the pool is clean; after a crash the mount recounts it.
  */
 struct nvmpfs_inode {
 	uint32_t mode;           /* S_IFMT type and permission bits */
@@ -115,8 +135,8 @@ struct nvmpfs_inode {
 	struct nvmpfs_time btime; /* creation */
 	uint64_t generation;     /* bumped each time the slot is reused */
 	uint64_t rdev;           /* device number of block/char nodes */
-	uint64_t map_root;       /* block of the root map node, 0 if none */
-	uint32_t map_height;
+	uint64_t map;            /* root block | height << 56 (see above) */
+	uint32_t reserved1;      /* zero */
 	uint32_t flags;          /* NVMPFS_IFLAG_* */
 	uint64_t xattr_block;    /* block of extended attributes, 0 if none */
 	uint64_t parent;         /* directories: inode of "..", else 0 */
@@ -126,6 +146,29 @@ struct nvmpfs_inode {
 #define NVMPFS_MAP_FANOUT 512u
 #define NVMPFS_MAP_SHIFT 9
 #define NVMPFS_MAP_MAX_HEIGHT 4u
+#define NVMPFS_MAP_HEIGHT_SHIFT 56
+#define NVMPFS_MAP_ROOT_MASK ((1ull << NVMPFS_MAP_HEIGHT_SHIFT) - 1)
+
+static inline uint64_t nvmpfs_map_root(uint64_t map)
+{
+	return map & NVMPFS_MAP_ROOT_MASK;
+}
+
+static inline unsigned nvmpfs_map_height(uint64_t map)
+{
+	return (unsigned)(map >> NVMPFS_MAP_HEIGHT_SHIFT);
+}
+
+static inline uint64_t nvmpfs_map_word(uint64_t root, unsigned height)
+{
+	return root | ((uint64_t)height << NVMPFS_MAP_HEIGHT_SHIFT);
+}
+
+/*
+ * The write-intent map: one bit per extent of this many blocks (1 MiB).
+ * Bit i covers pool blocks [i * NVMPFS_INTENT_BLOCKS, (i + 1) * ...).
+ */
+#define NVMPFS_INTENT_BLOCKS 256u
 
 /*
  * Directories keep their entries in their data blocks, in 64-byte slots.  An
@@ -147,6 +190,9 @@ struct nvmpfs_dirent {
 	char name[];             /* name_len bytes, not NUL-terminated */
 };
 
+/* The most lanes a journal has (the lane set is a 64-bit mask in memory). */
+#define NVMPFS_MAX_LANES 64u
+
 /*
  * Extended attributes of an inode live in one block, replaced whole
  * (copy-on-write) at each change.  After the header come packed records:
@@ -161,22 +207,26 @@ struct nvmpfs_xattr_head {
 };
 
 /*
- * Journal: an undo log.  The head sits at the start of the journal region;
- * records follow it.  A transaction with sequence number S writes, before
- * each first change of a range, a record holding the range's old bytes, and
- * makes the record durable before it changes the range.  At commit the
- * changed ranges are made durable, then active_seq is set to 0.  Recovery:
- * when active_seq != 0, every record whose seq equals it and whose checksum
- * matches (in order, stopping at the first that does not) is written back,
- * newest first, which restores the pool to its state before the
- * transaction.
+ * Journal: an undo log cut into journal_lanes lanes of equal size
+ * (journal_blocks / journal_lanes blocks each).  Each lane holds at most
+ * one transaction: its head sits at the start of the lane, its records
+ * follow.  A transaction with sequence number S (unique across lanes)
+ * writes records holding the old bytes of every range it will change, and
+ * makes them durable (with active_seq = S in its lane's head) before it
+ * changes any of them.  At commit the changed ranges are made durable,
+ * then active_seq is set to 0 and made durable.  Recovery: for every lane
+ * whose active_seq != 0, every record whose seq equals it and whose
+ * checksum matches (in order, stopping at the first that does not) is
+ * written back, newest first; lanes are undone newest transaction first.
+ * Two transactions in flight never change the same bytes (the file
+ * system's locks see to it), so the order of lanes is a precaution.
  */
 #define NVMPFS_JOURNAL_MAGIC 0x4c4e524a5046564eull
 
 struct nvmpfs_journal_head {
 	uint64_t magic;          /* NVMPFS_JOURNAL_MAGIC */
 	uint64_t active_seq;     /* transaction in flight, 0 if none */
-	uint64_t last_seq;       /* last sequence number used */
+	uint64_t last_seq;       /* last sequence number this lane used */
 	uint64_t reserved[5];
 };
 

@@ -1178,8 +1178,9 @@ def eof_check(pool_path, limit=20):
             o = inode_start * BS + ino * 256
             mode, nlink = struct.unpack_from("<II", mm, o)
             size = q(o + 16)
-            root = q(o + 112)
-            height = struct.unpack_from("<I", mm, o + 120)[0]
+            word = q(o + 112)  # the map word: root | height << 56
+            root = word & ((1 << 56) - 1)
+            height = word >> 56
             return mode, nlink, size, root, height
 
         def bmap(root, height):

@@ -1233,7 +1233,6 @@ UNIT_TEST(journal_abort_restores)
 {
 	struct nvfs *fs = mount_pool(tmp_pool("txabort"), 32 * MiB, NULL);
 	uint64_t ino;
-	pthread_mutex_lock(&fs->lock);
 	struct nvmpfs_inode *spare = spare_inode(fs, &ino);
 	struct nvmpfs_inode *root = inode_get(fs, ROOT);
 	struct nvmpfs_inode spare_old = *spare, root_old = *root;
@@ -1241,45 +1240,57 @@ UNIT_TEST(journal_abort_restores)
 	uint64_t word_idx = (fs->sb.block_count - 1) / 64;
 	uint64_t word_old = bitmap[word_idx];
 
-	tx_begin(&fs->j);
-	CHECK_EQ(0, tx_log(&fs->j, spare->reserved, sizeof(spare->reserved)));
+	/* Every range logged first, one drain, then the changes. */
+	struct tx tx;
+	tx_begin(fs, &tx);
+	CHECK_EQ(0, tx_log(&tx, spare->reserved, sizeof(spare->reserved)));
+	CHECK_EQ(0, tx_log(&tx, root, sizeof(*root)));
+	/* A range inside one logged already: no second record needed. */
+	size_t records = tx.lane->nrecords;
+	CHECK_EQ(0, tx_log(&tx, &root->nlink, sizeof(root->nlink)));
+	CHECK_UEQ(records, tx.lane->nrecords);
+	CHECK_EQ(0, tx_log(&tx, &bitmap[word_idx], 8));
+	uint64_t drains = fs->pool->drains;
+	CHECK_EQ(0, tx_ready(&tx));
+	CHECK_UEQ(drains + 1, fs->pool->drains);
 	memset(spare->reserved, 0xAB, sizeof(spare->reserved));
-	CHECK_EQ(0, tx_log(&fs->j, root, sizeof(*root)));
 	root->size += 12345;
 	root->uid ^= 0x5555;
-	/* A range inside one logged already: no second record needed. */
-	CHECK_EQ(0, tx_log(&fs->j, &root->nlink, sizeof(root->nlink)));
 	root->nlink = 77;
-	CHECK_EQ(0, tx_log(&fs->j, &bitmap[word_idx], 8));
 	bitmap[word_idx] = ~word_old;
-	CHECK_GT(fs->j.nrecords, 0);
-	CHECK_LT(tx_room(&fs->j), (fs->sb.journal_blocks) * BS);
+	CHECK_GT(tx.lane->nrecords, 0);
+	CHECK_LT(tx_room(&tx), (fs->sb.journal_blocks) * BS);
 	/* Not yet undone: the changes are in place. */
 	CHECK_EQ(77, root->nlink);
-	tx_abort(&fs->j);
+	unsigned lane = tx.lane->idx;
+	tx_abort(&tx);
 	CHECK_MEM(&spare_old, spare, sizeof(*spare));
 	CHECK_MEM(&root_old, root, sizeof(*root));
 	CHECK_UEQ(word_old, bitmap[word_idx]);
-	CHECK_UEQ(0, fs->j.seq);
 	const struct nvmpfs_journal_head *head =
-		pool_block(fs->pool, fs->sb.journal_start);
+		pool_block(fs->pool, fs->sb.journal_start +
+			   lane * (fs->sb.journal_blocks / fs->sb.journal_lanes));
 	CHECK_UEQ(0, head->active_seq);
 
-	/* A committed transaction stays. */
-	tx_begin(&fs->j);
-	CHECK_EQ(0, tx_log(&fs->j, spare->reserved, 8));
+	/* A committed transaction stays: three drains in all. */
+	tx_begin(fs, &tx);
+	CHECK_EQ(0, tx_log(&tx, spare->reserved, 8));
+	CHECK_EQ(0, tx_ready(&tx));
 	spare->reserved[0] = 42;
-	tx_commit(&fs->j);
+	drains = fs->pool->drains;
+	CHECK_EQ(0, tx_commit(&tx));
+	CHECK_UEQ(drains + 2, fs->pool->drains);
 	CHECK_UEQ(42, spare->reserved[0]);
 	CHECK_UEQ(0, head->active_seq);
 	/* Undo it by hand for the fsck at the end. */
-	tx_begin(&fs->j);
-	CHECK_EQ(0, tx_log(&fs->j, spare->reserved, 8));
+	tx_begin(fs, &tx);
+	CHECK_EQ(0, tx_log(&tx, spare->reserved, 8));
+	CHECK_EQ(0, tx_ready(&tx));
 	spare->reserved[0] = spare_old.reserved[0];
-	tx_commit(&fs->j);
+	CHECK_EQ(0, tx_commit(&tx));
 
-	/* A journal that fills refuses with ENOSPC; abort still works. */
-	tx_begin(&fs->j);
+	/* A lane that fills refuses with ENOSPC; abort still works. */
+	tx_begin(fs, &tx);
 	int rc = 0;
 	uint64_t logged = 0;
 	for (uint64_t i = 0; rc == 0 && i < fs->sb.journal_blocks * 2; i++) {
@@ -1288,14 +1299,13 @@ UNIT_TEST(journal_abort_restores)
 					(i % (fs->sb.bitmap_start -
 					      fs->sb.inode_start)));
 		p += (i / (fs->sb.bitmap_start - fs->sb.inode_start)) * 8;
-		rc = tx_log(&fs->j, p, BS / 2);
+		rc = tx_log(&tx, p, BS / 2);
 		logged += rc == 0;
 	}
 	CHECK_EQ(-ENOSPC, rc);
 	CHECK_GT(logged, 1);
-	tx_abort(&fs->j);
+	tx_abort(&tx);
 	CHECK_MEM(&root_old, root, sizeof(*root));
-	pthread_mutex_unlock(&fs->lock);
 	umount_fs(fs);
 	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
 }
@@ -1307,20 +1317,22 @@ UNIT_TEST(journal_interrupted_rolled_back)
 	uint64_t f = mkfile(fs, ROOT, "f");
 	put_text(fs, f, "before");
 	uint64_t ino;
-	pthread_mutex_lock(&fs->lock);
 	struct nvmpfs_inode *spare = spare_inode(fs, &ino);
 	struct nvmpfs_inode *fi = inode_get(fs, f);
 	struct nvmpfs_inode spare_old = *spare, f_old = *fi;
-	tx_begin(&fs->j);
-	REQUIRE_EQ(0, tx_log(&fs->j, spare->reserved, sizeof(spare->reserved)));
+	struct tx tx;
+	tx_begin(fs, &tx);
+	REQUIRE_EQ(0, tx_log(&tx, spare->reserved, sizeof(spare->reserved)));
+	REQUIRE_EQ(0, tx_log(&tx, fi, sizeof(*fi)));
+	REQUIRE_EQ(0, tx_ready(&tx));
 	memset(spare->reserved, 0xCD, sizeof(spare->reserved));
-	REQUIRE_EQ(0, tx_log(&fs->j, fi, sizeof(*fi)));
 	fi->size = 3;               /* as if a truncate were under way */
 	fi->mode = S_IFREG | 0777;
 	pool_flush_ptr(fs->pool, spare, sizeof(*spare));
 	pool_flush_ptr(fs->pool, fi, sizeof(*fi));
 	pool_drain(fs->pool);       /* the changes reached the media */
-	pthread_mutex_unlock(&fs->lock);
+	unsigned lane = tx.lane->idx;
+	REQUIRE_EQ(0u, lane);
 	abandon_fs(fs);             /* killed before the commit */
 
 	/* What the media holds now: the changes, and an open transaction. */
@@ -1343,16 +1355,12 @@ UNIT_TEST(journal_interrupted_rolled_back)
 	CHECK_EQ(S_IFREG | 0644, st.st_mode);
 	/* Byte for byte as before the transaction (before a read moves
 	 * atime). */
-	pthread_mutex_lock(&fs->lock);
 	CHECK_MEM(&spare_old, inode_get(fs, ino), sizeof(spare_old));
 	CHECK_MEM(&f_old, inode_get(fs, f), sizeof(f_old));
-	pthread_mutex_unlock(&fs->lock);
 	CHECK(has_text(fs, f, "before"));
-	pthread_mutex_lock(&fs->lock);
 	const struct nvmpfs_journal_head *h =
 		pool_block(fs->pool, fs->sb.journal_start);
 	CHECK_UEQ(0, h->active_seq);
-	pthread_mutex_unlock(&fs->lock);
 	umount_fs(fs);
 	/* Recovery ran once: the next mount has nothing to undo. */
 	fs = mount_pool(path, 0, &rep);

@@ -1,0 +1,64 @@
+/*
+ * Directories: entries in 64-byte slots of the directory's blocks, and an
+ * in-memory name index per directory (in its icache entry).  Every change
+ * comes in two steps around tx_ready: dir_prepare_* finds the room, takes
+ * blocks and logs what will change (it may fail); dir_apply_* changes it
+ * (it may not).  The caller holds the directory's lock exclusively for
+ * changes, at least shared for lookups.
+ */
+#ifndef NVMPFS_DIR_H
+#define NVMPFS_DIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bmap.h"
+
+struct nvfs;
+struct tx;
+struct icache_ent;
+struct dir_index;
+
+/* A name a directory entry may have (not ".", "..", no '/', no NUL). */
+bool dir_valid_name(const char *name, size_t len);
+
+struct dir_hit {
+	uint64_t ino;
+	unsigned type;
+	uint64_t slot;
+};
+int dir_find(struct nvfs *fs, struct icache_ent *dent, const char *name,
+	     size_t len, struct dir_hit *hit);
+
+struct dir_add {
+	uint64_t slot;
+	unsigned nslots;
+	bool new_block;          /* the entry goes in a block added at the end */
+	uint64_t lblk;
+	struct map_plan plan;
+};
+int dir_prepare_add(struct tx *tx, struct icache_ent *dent, size_t name_len,
+		    struct dir_add *a);
+void dir_apply_add(struct nvfs *fs, struct icache_ent *dent,
+		   struct dir_add *a, const char *name, size_t len,
+		   uint64_t ino, unsigned type);
+/* After a prepare whose transaction is abandoned. */
+void dir_cancel_add(struct dir_add *a);
+
+int dir_prepare_remove(struct tx *tx, struct icache_ent *dent, uint64_t slot);
+void dir_apply_remove(struct nvfs *fs, struct icache_ent *dent, uint64_t slot);
+int dir_prepare_retarget(struct tx *tx, struct icache_ent *dent,
+			 uint64_t slot);
+void dir_apply_retarget(struct nvfs *fs, struct icache_ent *dent,
+			uint64_t slot, uint64_t ino, unsigned type);
+
+bool dir_is_empty(struct nvfs *fs, struct icache_ent *dent);
+void dir_index_free(struct dir_index *idx);
+
+typedef int (*dir_visit_cb)(void *arg, const struct nvmpfs_dirent *d,
+			    uint64_t slot);
+int dir_walk(struct nvfs *fs, const struct nvmpfs_inode *dir,
+	     uint64_t from_slot, dir_visit_cb cb, void *arg);
+
+#endif
