@@ -80,11 +80,14 @@ static void report_recovery(const char *pool, const struct nvfs_mount_report *r)
 	if (!r->created && !r->was_clean)
 		fprintf(stderr, "nvmpfs: %s was not unmounted cleanly; recovered: "
 			"%d journal records rolled back, %llu orphan inodes "
-			"freed, %llu truncates finished, %llu blocks cut in "
-			"the middle of a write left unverified\n", pool,
+			"freed, %llu truncates finished\n", pool,
 			r->undone_records,
 			(unsigned long long)r->orphans_freed,
-			(unsigned long long)r->truncates_finished,
+			(unsigned long long)r->truncates_finished);
+	if (r->torn_blocks)
+		fprintf(stderr, "nvmpfs: %s: %llu blocks were being written at "
+			"the crash: their data is kept, unverified (no "
+			"checksum) until rewritten\n", pool,
 			(unsigned long long)r->torn_blocks);
 }
 
