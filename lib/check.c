@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "check_data.h"
 #include "fs.h"
 #include "super.h"
 
@@ -572,8 +573,11 @@ int check_pool(const char *path, const struct check_opts *opts, FILE *out,
 					names[i],
 					(unsigned long long)(res->found - before));
 		}
+		if (!opts->skip_data)
+			check_data(&c.fs, opts, out, res);
+		/* Bad data leaves the metadata consistent: the pool may be clean. */
 		if (opts->repair && (c.changed || c.fs.sb.state != NVMPFS_STATE_CLEAN) &&
-		    res->found == res->fixed) {
+		    res->found - res->data_bad == res->fixed) {
 			pool_drain(c.fs.pool);
 			c.fs.sb.state = NVMPFS_STATE_CLEAN;
 			super_store(c.fs.pool, &c.fs.sb);
