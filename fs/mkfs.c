@@ -10,6 +10,8 @@
 #include "mkfs_target.h"
 #include "units.h"
 
+#define DEFAULT_NEW_SIZE (1ull << 30) /* of a new file without -s */
+
 struct mkfs_args {
 	const char *pool;
 	uint64_t size;           /* 0: keep the file's size (or 1 GiB if new) */
@@ -82,7 +84,7 @@ static struct pool *open_pool(const struct mkfs_args *a, struct mkfs_target *t)
 	if (target_open(t, a->pool) < 0)
 		return NULL;
 	if (target_judge_file(t, a->force) < 0 ||
-	    target_prepare(t, a->size, 1ull << 30) < 0)
+	    target_prepare(t, a->size, DEFAULT_NEW_SIZE) < 0)
 		return NULL;
 	target_unlock(t);
 	char err[512];
