@@ -12,6 +12,7 @@
 
 #include "options.h"
 #include "ops.h"
+#include "pool_perms.h"
 
 static void usage(void)
 {
@@ -30,6 +31,8 @@ static void usage(void)
 	       "  -o csum=off       no checksums of written blocks\n"
 	       "  -o verify=off     do not check checksums on read\n"
 	       "  -o noacl          no POSIX ACLs\n"
+	       "  -o unsafe_pool_perms  mount a pool that other users may\n"
+	       "                    read or write (they read every file's data)\n"
 	       "  -o allow_other, default_permissions, fsname=, subtype= ...\n"
 	       "\n"
 	       "See nvmpfs(8).\n");
@@ -137,8 +140,9 @@ static int run(const struct daemon_opts *o, const char *pool)
 	};
 	struct nvfs *fs;
 	struct nvfs_mount_report report;
-	char err[512];
-	if (nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err)) < 0) {
+	char err[1024];
+	if (pool_perms_check(pool, o->unsafe_pool_perms, err, sizeof(err)) < 0 ||
+	    nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err)) < 0) {
 		fprintf(stderr, "nvmpfs: %s\n", err);
 		return 2;
 	}

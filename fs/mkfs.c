@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "mkfs_target.h"
 #include "units.h"
+
+#define DEFAULT_NEW_SIZE (1ull << 30) /* of a new file without -s */
 
 struct mkfs_args {
 	const char *pool;
@@ -21,7 +24,8 @@ static void usage(FILE *to)
 	fprintf(to, "usage: mkfs.nvmpfs [-s SIZE] [-N INODES] [-f] [-q] POOL\n"
 		    "  -s SIZE    pool size for a new file (K, M, G, T; default 1G)\n"
 		    "  -N INODES  number of inodes (default: one per 16 KiB)\n"
-		    "  -f         overwrite an existing nvmpfs pool\n"
+		    "  -f         overwrite a file that holds data (a pool or\n"
+		    "             anything else); a symbolic link is never followed\n"
 		    "  -q         quiet\n");
 }
 
@@ -70,19 +74,39 @@ static void show_progress(void *arg, uint64_t done, uint64_t total)
 		fputc('\n', stderr);
 }
 
-/* Sizes an existing regular file to the size asked for. */
-static int resize_file(const char *path, uint64_t size)
+/*
+ * Opens, judges and sizes the pool, then maps it.  The size is set on the
+ * open file before the map, so a small or empty file can be given a size
+ * with -s.
+ */
+static struct pool *open_pool(const struct mkfs_args *a, struct mkfs_target *t)
 {
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size == size)
-		return 0;
-	if (truncate(path, (off_t)size) < 0) {
-		fprintf(stderr, "mkfs.nvmpfs: %s: cannot resize to %llu bytes: "
-			"%s\n", path, (unsigned long long)size, strerror(errno));
-		return -1;
+	if (target_open(t, a->pool) < 0)
+		return NULL;
+	if (target_judge_file(t, a->force) < 0 ||
+	    target_prepare(t, a->size, DEFAULT_NEW_SIZE) < 0)
+		return NULL;
+	target_unlock(t);
+	char err[512];
+	struct pool_open_opts po = { .create = false };
+	struct pool *pool = pool_open(a->pool, &po, err, sizeof(err));
+	if (!pool) {
+		fprintf(stderr, "mkfs.nvmpfs: %s\n", err);
+		return NULL;
 	}
-	return 0;
+	if (!target_same_file(t, pool->fd)) {
+		fprintf(stderr, "mkfs.nvmpfs: %s was replaced by another file "
+			"while mkfs.nvmpfs prepared it; nothing was written to "
+			"it\n", a->pool);
+		pool_close(pool);
+		return NULL;
+	}
+	if (target_is_device(t) &&
+	    target_judge_mapped(t, pool->base, pool->size, a->force) < 0) {
+		pool_close(pool);
+		return NULL;
+	}
+	return pool;
 }
 
 int main(int argc, char **argv)
@@ -90,31 +114,13 @@ int main(int argc, char **argv)
 	struct mkfs_args a;
 	if (parse_args(argc, argv, &a) < 0)
 		return 1;
-	char err[512];
-	struct pool_open_opts po = { .create = true,
-				     .create_size = a.size ? a.size : (1ull << 30) };
-	struct pool *pool = pool_open(a.pool, &po, err, sizeof(err));
+	struct mkfs_target target;
+	struct pool *pool = open_pool(&a, &target);
 	if (!pool) {
-		fprintf(stderr, "mkfs.nvmpfs: %s\n", err);
+		target_close(&target, true);
 		return 1;
 	}
-	struct nvmpfs_super old;
-	if (!pool->created && super_load(pool, &old, err, sizeof(err)) == 0 &&
-	    !a.force) {
-		fprintf(stderr, "mkfs.nvmpfs: %s already holds an nvmpfs pool; "
-			"use -f to overwrite it\n", a.pool);
-		pool_close(pool);
-		return 1;
-	}
-	if (!pool->created && a.size && (uint64_t)pool->size != a.size) {
-		pool_close(pool);
-		if (resize_file(a.pool, a.size) < 0 ||
-		    !(pool = pool_open(a.pool, &po, err, sizeof(err)))) {
-			if (!pool)
-				fprintf(stderr, "mkfs.nvmpfs: %s\n", err);
-			return 1;
-		}
-	}
+	char err[512];
 	struct mkfs_params params = { .inode_count = a.inodes,
 				      .root_uid = getuid(),
 				      .root_gid = getgid() };
@@ -122,10 +128,8 @@ int main(int argc, char **argv)
 			     err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "mkfs.nvmpfs: %s\n", err);
-		bool made = pool->created;
 		pool_close(pool);
-		if (made)
-			unlink(a.pool);
+		target_close(&target, true);
 		return 1;
 	}
 	if (!a.quiet) {
@@ -138,5 +142,6 @@ int main(int argc, char **argv)
 		       (unsigned long long)(sb->block_count - sb->data_start));
 	}
 	pool_close(pool);
+	target_close(&target, false);
 	return 0;
 }

@@ -83,6 +83,10 @@ static int take_option(struct daemon_opts *o, const char *opt)
 		o->no_acl = strcmp(opt, "noacl") == 0;
 		return 0;
 	}
+	if (strcmp(opt, "unsafe_pool_perms") == 0) {
+		o->unsafe_pool_perms = true;
+		return 0;
+	}
 	if (strcmp(opt, "strictatime") == 0) {
 		o->atime_mode = NVFS_ATIME_STRICT;
 		return 0;

@@ -16,6 +16,7 @@ struct daemon_opts {
 	bool read_only;
 	bool no_csum, no_verify, no_acl;
 	bool fsname_given;
+	bool unsafe_pool_perms;  /* mount a pool others may read or write */
 	char *kernel_opts;       /* comma-separated, passed to libfuse */
 };
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "check_data.h"
 #include "fs.h"
 #include "super.h"
 
@@ -609,12 +610,17 @@ int check_pool(const char *path, const struct check_opts *opts, FILE *out,
 					names[i],
 					(unsigned long long)(res->found - before));
 		}
+		struct data_scope scope = { c.seen, c.crashed, 0 };
+		if (!opts->skip_data)
+			check_data(&c.fs, opts, out, res, &scope);
 		/*
-		 * A pool that crashed stays "mounted": the mount finishes
-		 * what only it does (bytes past EOF, writes cut short).
+		 * Bad data leaves the metadata consistent: the pool may be
+		 * clean.  A pool that crashed stays "mounted": the mount
+		 * finishes what only it does (bytes past EOF, writes cut
+		 * short).
 		 */
 		if (opts->repair && c.changed && !c.crashed &&
-		    res->found == res->fixed) {
+		    res->found - res->data_bad == res->fixed) {
 			pool_drain(c.fs.pool);
 			c.fs.sb.state = NVMPFS_STATE_CLEAN;
 			super_store(c.fs.pool, &c.fs.sb);

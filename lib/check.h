@@ -9,7 +9,8 @@
 struct check_opts {
 	bool repair;    /* fix what is wrong (else look only) */
 	bool verbose;
-	/* Called now and then: pass (1..4), its name, done of total. */
+	bool skip_data; /* no pass 5 (data checksums) */
+	/* Called now and then: pass (1..5), its name, done of total. */
 	void (*progress)(int pass, const char *name, uint64_t done,
 			 uint64_t total);
 };
@@ -17,6 +18,8 @@ struct check_opts {
 struct check_result {
 	uint64_t found;          /* problems seen */
 	uint64_t fixed;          /* of which repaired */
+	uint64_t data_bad;       /* of which data blocks failing their
+				    checksums (never repaired) */
 	uint64_t inodes_used, inode_count;
 	uint64_t blocks_used, block_count;
 };

@@ -78,6 +78,79 @@ int super_valid_copies(const struct pool *pool)
 	       (copy_is_valid(copy_at(pool, 1)) << 1);
 }
 
+/* The fields mkfs derives from block_count, inode_count and journal_blocks. */
+static const struct {
+	const char *name;
+	size_t off;
+} derived_fields[] = {
+#define FIELD(f) { #f, offsetof(struct nvmpfs_super, f) }
+	FIELD(journal_start), FIELD(inode_start), FIELD(bitmap_start),
+	FIELD(bitmap_blocks), FIELD(csum_start), FIELD(csum_blocks),
+	FIELD(sync_start), FIELD(sync_blocks), FIELD(intent_start),
+	FIELD(intent_blocks), FIELD(data_start), FIELD(journal_blocks),
+#undef FIELD
+};
+
+static uint64_t field_at(const struct nvmpfs_super *sb, size_t off)
+{
+	uint64_t v;
+	memcpy(&v, (const char *)sb + off, sizeof(v));
+	return v;
+}
+
+/*
+ * Names the first field that differs from what mkfs computes for this
+ * geometry; false when every field is as expected.
+ */
+static bool report_wrong_field(const struct pool *pool,
+			       const struct nvmpfs_super *sb,
+			       const struct nvmpfs_super *expect, char *err,
+			       size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(derived_fields) / sizeof(derived_fields[0]);
+	     i++) {
+		uint64_t have = field_at(sb, derived_fields[i].off);
+		uint64_t want = field_at(expect, derived_fields[i].off);
+		if (have != want) {
+			snprintf(err, errlen, "%s: superblock field %s is %llu, "
+				 "expected %llu for %llu blocks", pool->path,
+				 derived_fields[i].name, (unsigned long long)have,
+				 (unsigned long long)want,
+				 (unsigned long long)sb->block_count);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The fields mkfs takes as given must be in range for the file. */
+static bool report_bad_input(const struct pool *pool,
+			     const struct nvmpfs_super *sb, char *err,
+			     size_t errlen)
+{
+	uint64_t file_blocks = pool->size / NVMPFS_BLOCK_SIZE;
+	const char *p = pool->path;
+	unsigned long long bc = sb->block_count;
+	if (sb->block_size != NVMPFS_BLOCK_SIZE)
+		snprintf(err, errlen, "%s: superblock field block_size is %u, "
+			 "expected %u", p, sb->block_size, NVMPFS_BLOCK_SIZE);
+	else if (sb->block_count > file_blocks)
+		snprintf(err, errlen, "%s: superblock field block_count is %llu, "
+			 "but the file holds only %llu blocks", p, bc,
+			 (unsigned long long)file_blocks);
+	else if (sb->inode_count < 64 || sb->inode_count > sb->block_count * 64)
+		snprintf(err, errlen, "%s: superblock field inode_count is %llu, "
+			 "expected 64 to %llu for %llu blocks", p,
+			 (unsigned long long)sb->inode_count, bc * 64, bc);
+	else if (sb->journal_blocks < 1 || sb->journal_blocks > sb->block_count)
+		snprintf(err, errlen, "%s: superblock field journal_blocks is "
+			 "%llu, expected 1 to %llu", p,
+			 (unsigned long long)sb->journal_blocks, bc);
+	else
+		return false;
+	return true;
+}
+
 /*
  * The geometry must be exactly what mkfs computes for this block count,
  * inode count and journal size, and fit the file: a superblock with a
@@ -89,33 +162,24 @@ static int geometry_fits(const struct pool *pool, const struct nvmpfs_super *sb,
 	struct nvmpfs_super expect;
 	struct mkfs_params p = { .inode_count = sb->inode_count,
 				 .journal_blocks = sb->journal_blocks };
-	bool ok = sb->block_size == NVMPFS_BLOCK_SIZE &&
-		  sb->block_count <= pool->size / NVMPFS_BLOCK_SIZE &&
-		  sb->inode_count >= 64 &&
-		  sb->inode_count <= sb->block_count * 64 &&
-		  sb->journal_blocks >= 1 &&
-		  sb->journal_blocks <= sb->block_count &&
-		  super_geometry(&expect, sb->block_count, &p) == 0;
-	ok = ok && expect.journal_start == sb->journal_start &&
-	     expect.journal_blocks == sb->journal_blocks &&
-	     expect.inode_start == sb->inode_start &&
-	     expect.inode_count == sb->inode_count &&
-	     expect.bitmap_start == sb->bitmap_start &&
-	     expect.bitmap_blocks == sb->bitmap_blocks &&
-	     expect.csum_start == sb->csum_start &&
-	     expect.csum_blocks == sb->csum_blocks &&
-	     expect.sync_start == sb->sync_start &&
-	     expect.sync_blocks == sb->sync_blocks &&
-	     expect.journal_lanes == sb->journal_lanes &&
-	     expect.intent_start == sb->intent_start &&
-	     expect.intent_blocks == sb->intent_blocks &&
-	     expect.data_start == sb->data_start;
-	if (!ok) {
-		snprintf(err, errlen,
-			 "%s: superblock geometry does not fit the pool "
-			 "(%llu blocks claimed, file holds %llu)", pool->path,
-			 (unsigned long long)sb->block_count,
-			 (unsigned long long)(pool->size / NVMPFS_BLOCK_SIZE));
+	if (report_bad_input(pool, sb, err, errlen))
+		return -1;
+	if (super_geometry(&expect, sb->block_count, &p) < 0) {
+		snprintf(err, errlen, "%s: superblock fields inode_count %llu and "
+			 "journal_blocks %llu leave no room for data in %llu "
+			 "blocks", pool->path,
+			 (unsigned long long)sb->inode_count,
+			 (unsigned long long)sb->journal_blocks,
+			 (unsigned long long)sb->block_count);
+		return -1;
+	}
+	if (report_wrong_field(pool, sb, &expect, err, errlen))
+		return -1;
+	if (sb->journal_lanes != expect.journal_lanes) {
+		snprintf(err, errlen, "%s: superblock field journal_lanes is %u, "
+			 "expected %u for %llu journal blocks", pool->path,
+			 sb->journal_lanes, expect.journal_lanes,
+			 (unsigned long long)sb->journal_blocks);
 		return -1;
 	}
 	return 0;
