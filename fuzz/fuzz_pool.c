@@ -159,9 +159,9 @@ static void populate(struct nvfs *fs)
 		die("template", "link");
 	if (nvfs_mknod(fs, &c, ROOT, "fifo", S_IFIFO | 0600, 0, &st))
 		die("template", "fifo");
-	if (nvfs_setxattr(fs, f1, "user.one", "1", 1, 0) ||
-	    nvfs_setxattr(fs, f1, "trusted.two", "twotwo", 6, 0) ||
-	    nvfs_setxattr(fs, a, "user.dir", "d", 1, 0))
+	if (nvfs_setxattr(fs, &c, f1, "user.one", "1", 1, 0) ||
+	    nvfs_setxattr(fs, &c, f1, "trusted.two", "twotwo", 6, 0) ||
+	    nvfs_setxattr(fs, &c, a, "user.dir", "d", 1, 0))
 		die("template", "setxattr");
 	uint64_t many = t_mkdir(fs, ROOT, "many");
 	char name[64];
@@ -503,7 +503,7 @@ static void mutate(struct walk *w)
 		nvfs_open(fs, ino, O_RDWR);
 		nvfs_write(fs, ino, iobuf, 10000, 100);
 		nvfs_read(fs, ino, iobuf, 4096, 4000);
-		nvfs_setxattr(fs, ino, "user.fz", "v", 1, 0);
+		nvfs_setxattr(fs, &c, ino, "user.fz", "v", 1, 0);
 		nvfs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			       4096, 4096);
 		nvfs_rename(fs, ROOT, "fz_new", ROOT, "fz_ren", 0);
@@ -540,7 +540,7 @@ static void mutate(struct walk *w)
 				nvfs_setattr(fs, ino, &attr, NVFS_SET_SIZE, &st);
 			}
 			nvfs_fsync(fs, ino, false);
-			nvfs_setxattr(fs, ino, "user.one", "x", 1, XATTR_REPLACE);
+			nvfs_setxattr(fs, &c, ino, "user.one", "x", 1, XATTR_REPLACE);
 			nvfs_release(fs, ino);
 		}
 		if (nvfs_rename(fs, w->file_parent, w->file_name, ROOT,

@@ -8,7 +8,8 @@
 #include <sys/xattr.h>
 
 #include "acl.h"
-#include "fs.h"
+#include "setid.h"
+#include "xattr.h"
 
 #define XATTR_ROOM (NVMPFS_BLOCK_SIZE - sizeof(struct nvmpfs_xattr_head))
 #define REC_HEADER 3u /* u8 name_len, u16 value_len */
@@ -162,7 +163,7 @@ static int rewrite_set(struct nvfs *fs, struct nvmpfs_inode *inode,
 		return rc;
 	}
 	if (new_mode)
-		inode->mode = (inode->mode & ~0777u) | (*new_mode & 0777u);
+		inode->mode = (inode->mode & ~07777u) | (*new_mode & 07777u);
 	tx_commit(&fs->j);
 	return 0;
 }
@@ -219,11 +220,12 @@ static bool is_acl_name(const char *name)
 
 /*
  * Setting an ACL: validated; an access ACL also sets the group, owner and
- * other bits of the mode, and one that says no more than the mode is not
- * kept (as on Linux).
+ * other bits of the mode (and may cost set-group-ID, see setid.c), and one
+ * that says no more than the mode is not kept (as on Linux).
  */
-static int set_acl(struct nvfs *fs, struct nvmpfs_inode *inode,
-		   const char *name, const void *value, size_t size)
+static int set_acl(struct nvfs *fs, const struct nvfs_ctx *ctx,
+		   struct nvmpfs_inode *inode, const char *name,
+		   const void *value, size_t size)
 {
 	if (!acl_valid(value, size))
 		return -EINVAL;
@@ -231,7 +233,8 @@ static int set_acl(struct nvfs *fs, struct nvmpfs_inode *inode,
 		return S_ISDIR(inode->mode)
 			       ? rewrite_set(fs, inode, name, name, value, size, NULL)
 			       : -EACCES;
-	uint32_t mode = acl_mode_bits(value, size);
+	uint32_t mode = (inode->mode & 07000u) | acl_mode_bits(value, size);
+	mode &= ~setid_to_drop(inode, ctx, NVFS_CHANGE_ACL);
 	if (acl_is_minimal(value, size))
 		return rewrite_set(fs, inode, name, NULL, NULL, 0, &mode);
 	return rewrite_set(fs, inode, name, name, value, size, &mode);
@@ -254,8 +257,8 @@ static int check_name(const struct nvfs *fs, const char *name,
 	return 0;
 }
 
-int nvfs_setxattr(struct nvfs *fs, uint64_t ino, const char *name,
-		  const void *value, size_t size, int flags)
+int nvfs_setxattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
+		  const char *name, const void *value, size_t size, int flags)
 {
 	if (size > XATTR_ROOM)
 		return -E2BIG;
@@ -272,7 +275,7 @@ int nvfs_setxattr(struct nvfs *fs, uint64_t ino, const char *name,
 		else if ((flags & XATTR_REPLACE) && !exists)
 			rc = -ENODATA;
 		else if (is_acl_name(name))
-			rc = set_acl(fs, inode, name, value, size);
+			rc = set_acl(fs, ctx, inode, name, value, size);
 		else
 			rc = rewrite_set(fs, inode, name, name, value, size,
 					 NULL);
@@ -331,7 +334,8 @@ ssize_t nvfs_listxattr(struct nvfs *fs, uint64_t ino, char *list, size_t size)
 	return rc;
 }
 
-int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name)
+int nvfs_removexattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
+		     const char *name)
 {
 	pthread_mutex_lock(&fs->lock);
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
@@ -342,46 +346,31 @@ int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name)
 	if (rc == 0 && fs->read_only)
 		rc = -EROFS;
 	if (rc == 0) {
+		/* Removing the access ACL may cost set-group-ID (setid.c). */
+		uint32_t mode = inode->mode & 07777u;
+		if (strcmp(name, ACL_XATTR_ACCESS) == 0)
+			mode &= ~setid_to_drop(inode, ctx, NVFS_CHANGE_ACL);
 		if (!find_rec(xattr_head(fs, inode), name, &rec))
 			rc = -ENODATA;
 		else
-			rc = rewrite_set(fs, inode, name, NULL, NULL, 0, NULL);
+			rc = rewrite_set(fs, inode, name, NULL, NULL, 0, &mode);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
 
-/* Privilege bits a change of content or owner must drop. */
-static uint32_t priv_bits(uint32_t mode)
-{
-	uint32_t bits = mode & S_ISUID;
-	if ((mode & S_ISGID) && (mode & S_IXGRP))
-		bits |= S_ISGID;
-	return bits;
-}
+static const char capability_name[] = "security.capability";
 
-int nvfs_kill_priv(struct nvfs *fs, uint64_t ino)
+bool xattr_has_capability(struct nvfs *fs, const struct nvmpfs_inode *inode)
 {
-	static const char cap[] = "security.capability";
-	pthread_mutex_lock(&fs->lock);
-	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	int rc = inode ? 0 : -ENOENT;
 	struct xrec rec;
-	if (rc == 0 && !fs->read_only && S_ISREG(inode->mode) &&
-	    priv_bits(inode->mode)) {
-		tx_begin(&fs->j);
-		rc = inode_log(fs, inode);
-		if (rc) {
-			fs_abort(fs);
-		} else {
-			inode->mode &= ~priv_bits(inode->mode);
-			inode_touch(inode, false, true);
-			tx_commit(&fs->j);
-		}
-	}
-	if (rc == 0 && !fs->read_only &&
-	    find_rec(xattr_head(fs, inode), cap, &rec))
-		rc = rewrite_set(fs, inode, cap, NULL, NULL, 0, NULL);
-	pthread_mutex_unlock(&fs->lock);
-	return rc;
+	return find_rec(xattr_head(fs, inode), capability_name, &rec);
+}
+
+int xattr_remove_capability(struct nvfs *fs, struct nvmpfs_inode *inode)
+{
+	uint8_t buf[NVMPFS_BLOCK_SIZE];
+	size_t used;
+	int rc = build_set(fs, inode, capability_name, NULL, NULL, 0, buf, &used);
+	return rc ? rc : store_set(fs, inode, buf, used);
 }

@@ -135,6 +135,14 @@ static struct nvfs_ctx ctx(void)
 				  .umask = 022 };
 }
 
+/* The test process as a caller (for the calls that take a pointer). */
+static const struct nvfs_ctx *self(void)
+{
+	static struct nvfs_ctx c;
+	c = ctx();
+	return &c;
+}
+
 static uint64_t mkfile(struct nvfs *fs, uint64_t parent, const char *name)
 {
 	struct nvfs_ctx c = ctx();
@@ -1011,9 +1019,9 @@ UNIT_TEST(xattrs)
 	char buf[4096];
 	CHECK_EQ(0, nvfs_listxattr(fs, f, buf, sizeof(buf)));
 	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.a", "hello", 5, 0));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.b", "", 0, 0));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "trusted.t", "T", 1, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.a", "hello", 5, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.b", "", 0, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "trusted.t", "T", 1, 0));
 	CHECK_EQ(5, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
 	CHECK_MEM("hello", buf, 5);
 	CHECK_EQ(5, nvfs_getxattr(fs, f, "user.a", NULL, 0));  /* size query */
@@ -1034,18 +1042,18 @@ UNIT_TEST(xattrs)
 		CHECK_EQ(3, seen);
 	}
 	/* CREATE / REPLACE. */
-	CHECK_EQ(-EEXIST, nvfs_setxattr(fs, f, "user.a", "x", 1, XATTR_CREATE));
-	CHECK_EQ(-ENODATA, nvfs_setxattr(fs, f, "user.zz", "x", 1,
+	CHECK_EQ(-EEXIST, nvfs_setxattr(fs, self(), f, "user.a", "x", 1, XATTR_CREATE));
+	CHECK_EQ(-ENODATA, nvfs_setxattr(fs, self(), f, "user.zz", "x", 1,
 					 XATTR_REPLACE));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.a", "bye", 3, XATTR_REPLACE));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.a", "bye", 3, XATTR_REPLACE));
 	CHECK_EQ(3, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
 	CHECK_MEM("bye", buf, 3);
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.c", "c", 1, XATTR_CREATE));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.c", "c", 1, XATTR_CREATE));
 	/* Unknown namespaces, and remove. */
-	CHECK_EQ(-EOPNOTSUPP, nvfs_setxattr(fs, f, "bogus.a", "x", 1, 0));
-	CHECK_EQ(0, nvfs_removexattr(fs, f, "user.a"));
+	CHECK_EQ(-EOPNOTSUPP, nvfs_setxattr(fs, self(), f, "bogus.a", "x", 1, 0));
+	CHECK_EQ(0, nvfs_removexattr(fs, self(), f, "user.a"));
 	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
-	CHECK_EQ(-ENODATA, nvfs_removexattr(fs, f, "user.a"));
+	CHECK_EQ(-ENODATA, nvfs_removexattr(fs, self(), f, "user.a"));
 	CHECK_EQ(1, nvfs_getxattr(fs, f, "user.c", buf, sizeof(buf)));
 
 	/* The one xattr block fills up: ENOSPC, the others unharmed. */
@@ -1055,7 +1063,7 @@ UNIT_TEST(xattrs)
 	char name[32];
 	for (int i = 0; i < 20 && rc == 0; i++) {
 		snprintf(name, sizeof(name), "user.big%d", i);
-		rc = nvfs_setxattr(fs, f, name, big, sizeof(big), 0);
+		rc = nvfs_setxattr(fs, self(), f, name, big, sizeof(big), 0);
 		stored += rc == 0;
 	}
 	CHECK_EQ(-ENOSPC, rc);
@@ -1067,13 +1075,130 @@ UNIT_TEST(xattrs)
 	snprintf(name, sizeof(name), "user.big%d", stored);
 	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, name, buf, sizeof(buf)));
 	CHECK_EQ(1, nvfs_getxattr(fs, f, "user.c", buf, sizeof(buf)));
-	CHECK_EQ(-E2BIG, nvfs_setxattr(fs, f, "user.huge", buf, 5000, 0));
+	CHECK_EQ(-E2BIG, nvfs_setxattr(fs, self(), f, "user.huge", buf, 5000, 0));
 	/* After removing one, it fits again. */
-	CHECK_EQ(0, nvfs_removexattr(fs, f, "user.big0"));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, name, big, sizeof(big), 0));
+	CHECK_EQ(0, nvfs_removexattr(fs, self(), f, "user.big0"));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, name, big, sizeof(big), 0));
 	/* Xattrs of a directory. */
-	CHECK_EQ(0, nvfs_setxattr(fs, ROOT, "user.dir", "d", 1, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), ROOT, "user.dir", "d", 1, 0));
 	CHECK_EQ(1, nvfs_getxattr(fs, ROOT, "user.dir", buf, sizeof(buf)));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* Set-ID bits (lib/setid.c)                                           */
+
+/* A made-up caller for the set-ID rules: its groups and CAP_FSETID. */
+struct fake_caller {
+	gid_t groups[4];
+	int ngroups;
+	bool fsetid;
+};
+
+static bool fake_in_group(const struct nvfs_ctx *c, gid_t gid)
+{
+	const struct fake_caller *fc = c->caller;
+	for (int i = 0; i < fc->ngroups; i++)
+		if (fc->groups[i] == gid)
+			return true;
+	return false;
+}
+
+static bool fake_has_fsetid(const struct nvfs_ctx *c)
+{
+	return ((const struct fake_caller *)c->caller)->fsetid;
+}
+
+/* uid and gid 1000, in group 4321 when member, CAP_FSETID when fsetid. */
+static struct nvfs_ctx fake_ctx(bool member, bool fsetid)
+{
+	static struct fake_caller callers[2][2];
+	struct fake_caller *fc = &callers[member][fsetid];
+	*fc = (struct fake_caller){ .groups = { 4321 }, .ngroups = member,
+				    .fsetid = fsetid };
+	return (struct nvfs_ctx){ .uid = 1000, .gid = 1000, .umask = 022,
+				  .in_group = fake_in_group,
+				  .has_fsetid = fake_has_fsetid, .caller = fc };
+}
+
+/* Mode of a fresh file of mode `mode`, group 4321, after a kill_priv. */
+static uint32_t mode_after(struct nvfs *fs, uint64_t f, uint32_t mode,
+			   const struct nvfs_ctx *c, enum nvfs_change why)
+{
+	struct stat a = { .st_mode = mode, .st_gid = 4321 }, st;
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE | NVFS_SET_GID, &st));
+	uint32_t dropped = 0;
+	REQUIRE_EQ(0, nvfs_kill_priv(fs, f, c, why, &dropped));
+	uint32_t now = getattr_(fs, f).st_mode & 07777;
+	CHECK_EQ(mode & ~dropped, now);
+	return now;
+}
+
+UNIT_TEST(setid_rules)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("setid"), 16 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	struct nvfs_ctx outsider = fake_ctx(false, false);
+	/* Data: set-user-ID always, set-group-ID for an outsider. */
+	CHECK_EQ(0666, mode_after(fs, f, 06666, &outsider, NVFS_CHANGE_DATA));
+	CHECK_EQ(0676, mode_after(fs, f, 02676, &outsider, NVFS_CHANGE_DATA));
+	struct nvfs_ctx member = fake_ctx(true, false);
+	CHECK_EQ(02666, mode_after(fs, f, 06666, &member, NVFS_CHANGE_DATA));
+	CHECK_EQ(0676, mode_after(fs, f, 02676, &member, NVFS_CHANGE_DATA));
+	/* CAP_FSETID keeps both, even for an outsider. */
+	struct nvfs_ctx capable = fake_ctx(false, true);
+	CHECK_EQ(06676, mode_after(fs, f, 06676, &capable, NVFS_CHANGE_DATA));
+	/* Owner: set-user-ID whoever asks; set-group-ID by the same rule. */
+	CHECK_EQ(02745, mode_after(fs, f, 06745, &capable, NVFS_CHANGE_OWNER));
+	CHECK_EQ(0755, mode_after(fs, f, 06755, &capable, NVFS_CHANGE_OWNER));
+	CHECK_EQ(0644, mode_after(fs, f, 02644, &outsider, NVFS_CHANGE_OWNER));
+	CHECK_EQ(02644, mode_after(fs, f, 02644, &member, NVFS_CHANGE_OWNER));
+	/* The primary group counts as membership. */
+	struct nvfs_ctx primary = fake_ctx(false, false);
+	primary.gid = 4321;
+	CHECK_EQ(02666, mode_after(fs, f, 02666, &primary, NVFS_CHANGE_DATA));
+	/* No callbacks: only uid 0 holds CAP_FSETID. */
+	struct nvfs_ctx plain = { .uid = 1000, .gid = 1000 };
+	CHECK_EQ(0666, mode_after(fs, f, 02666, &plain, NVFS_CHANGE_DATA));
+	struct nvfs_ctx root = { .uid = 0, .gid = 0 };
+	CHECK_EQ(02666, mode_after(fs, f, 02666, &root, NVFS_CHANGE_DATA));
+	/* Directories keep theirs on a chown. */
+	uint64_t d = mkdir_(fs, ROOT, "d");
+	CHECK_EQ(02775, mode_after(fs, d, 02775, &outsider, NVFS_CHANGE_OWNER));
+
+	/* An access ACL set or removed by an outsider costs set-group-ID. */
+	nvfs_enable_acls(fs);
+	static const uint8_t acl[] = {
+		2, 0, 0, 0,
+		0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,  /* user:: rw- */
+		0x02, 0, 4, 0, 0xd0, 0x07, 0, 0,        /* user:2000 r-- */
+		0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  /* group:: r-- */
+		0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  /* mask r-- */
+		0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  /* other r-- */
+	};
+	struct stat a = { .st_mode = 02664, .st_gid = 4321 }, st;
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE | NVFS_SET_GID, &st));
+	CHECK_EQ(0, nvfs_setxattr(fs, &member, f, "system.posix_acl_access",
+				  acl, sizeof(acl), 0));
+	CHECK_EQ(02644, getattr_(fs, f).st_mode & 07777);
+	CHECK_EQ(0, nvfs_setxattr(fs, &outsider, f, "system.posix_acl_access",
+				  acl, sizeof(acl), 0));
+	CHECK_EQ(0644, getattr_(fs, f).st_mode & 07777);
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE, &st));
+	CHECK_EQ(0, nvfs_removexattr(fs, &outsider, f, "system.posix_acl_access"));
+	CHECK_EQ(0664, getattr_(fs, f).st_mode & 07777);
+
+	/* security.capability goes with a change of data, even by root. */
+	uint64_t g = mkfile(fs, ROOT, "g");
+	REQUIRE_EQ(0, nvfs_setxattr(fs, &root, g, "security.capability",
+				    "\1\0\0\2", 4, 0));
+	REQUIRE_EQ(0, nvfs_setxattr(fs, &root, g, "user.keep", "k", 1, 0));
+	CHECK_EQ(0, nvfs_kill_priv(fs, g, &root, NVFS_CHANGE_DATA, NULL));
+	char buf[16];
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, g, "security.capability", buf,
+					 sizeof(buf)));
+	CHECK_EQ(1, nvfs_getxattr(fs, g, "user.keep", buf, sizeof(buf)));
 	umount_fs(fs);
 	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
 }
@@ -1138,7 +1263,7 @@ UNIT_TEST(persistence_remount)
 	write_pattern(fs, f, 5 * MiB, 10, 8);
 	REQUIRE_EQ(0, nvfs_symlink(fs, &c, ROOT, "sym", "dir/data", &st));
 	uint64_t s = st.st_ino;
-	REQUIRE_EQ(0, nvfs_setxattr(fs, f, "user.k", "v1", 2, 0));
+	REQUIRE_EQ(0, nvfs_setxattr(fs, self(), f, "user.k", "v1", 2, 0));
 	REQUIRE_EQ(0, nvfs_link(fs, f, ROOT, "hard", &st));
 	struct stat a = { .st_mode = 0600 };
 	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE, &st));
@@ -1377,7 +1502,7 @@ static void populate_for_check(struct nvfs *fs)
 	write_pattern(fs, g, 3 * MiB, 5000, 11);
 	REQUIRE_EQ(0, nvfs_symlink(fs, &c, e, "s", "../f", &st));
 	REQUIRE_EQ(0, nvfs_link(fs, f, ROOT, "f2", &st));
-	REQUIRE_EQ(0, nvfs_setxattr(fs, g, "user.x", "y", 1, 0));
+	REQUIRE_EQ(0, nvfs_setxattr(fs, self(), g, "user.x", "y", 1, 0));
 	REQUIRE_EQ(0, nvfs_mknod(fs, &c, ROOT, "fifo", S_IFIFO | 0600, 0, &st));
 }
 
