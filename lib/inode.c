@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "xattr.h"
 
 struct nvmpfs_inode *inode_get(const struct nvfs *fs, uint64_t ino)
 {
@@ -116,17 +117,12 @@ void inode_to_stat(const struct nvfs *fs, uint64_t ino,
 	st->st_ctim.tv_nsec = inode->ctime.nsec;
 }
 
-/* Frees the xattr block and the inode slot itself (the last step). */
+/* Frees the inode slot itself (the last step; the xattrs are gone). */
 static int free_inode_slot(struct nvfs *fs, struct nvmpfs_inode *inode)
 {
 	int rc = inode_log(fs, inode);
 	if (rc)
 		return rc;
-	if (inode->xattr_block) {
-		rc = alloc_free(fs, inode->xattr_block, 1);
-		if (rc)
-			return rc;
-	}
 	uint64_t generation = inode->generation;
 	memset(inode, 0, sizeof(*inode));
 	inode->generation = generation;
@@ -143,6 +139,16 @@ int inode_reclaim(struct nvfs *fs, uint64_t ino)
 	do {
 		tx_begin(&fs->j);
 		rc = bmap_punch(fs, inode, 0, UINT64_MAX);
+		if (rc == 0 || rc == -EAGAIN) {
+			tx_commit(&fs->j);
+		} else {
+			fs_abort(fs);
+			return rc;
+		}
+	} while (rc == -EAGAIN);
+	do {
+		tx_begin(&fs->j);
+		rc = xattr_release_some(fs, inode);
 		if (rc == 0 || rc == -EAGAIN) {
 			tx_commit(&fs->j);
 		} else {
