@@ -225,6 +225,8 @@ int xtree_each(struct nvfs *fs, const struct nvmpfs_inode *inode,
 {
 	if (!inode->xattr_block)
 		return 0;
-	struct walk w = { fs, inode, visit, arg, inode->blocks + 1 };
+	uint64_t budget = inode->blocks < fs->sb.block_count ? inode->blocks
+							      : fs->sb.block_count;
+	struct walk w = { fs, inode, visit, arg, budget + 1 };
 	return walk_node(&w, inode->xattr_block, -1);
 }

@@ -450,11 +450,6 @@ static int release_leftmost(struct xop *op)
 {
 	struct xpath path;
 	int rc = xtree_descend(op->fs, op->inode, 0, &path);
-	if (rc == -EIO) {
-		/* Let go of what cannot be walked; fsck frees it. */
-		op->inode->xattr_block = 0;
-		return 0;
-	}
 	if (rc)
 		return rc;
 	const struct nvmpfs_xattr_node *leaf =
@@ -476,6 +471,12 @@ int xtree_release_some(struct xop *op)
 		if (!first && tx_room(&op->fs->j) < RELEASE_STEP_ROOM)
 			return -EAGAIN;
 		int rc = release_leftmost(op);
+		if (rc == -EIO) {
+			/* A damaged tree must not keep its inode alive:
+			 * fsck frees what is left of it. */
+			op->inode->xattr_block = 0;
+			return 0;
+		}
 		if (rc)
 			return rc;
 	}

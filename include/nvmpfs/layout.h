@@ -148,8 +148,9 @@ struct nvmpfs_dirent {
 };
 
 /*
- * Extended attributes (this format is new: it replaces the one block per
- * inode of earlier pools; the layout version is bumped with it).
+ * Extended attributes.  This format is new: it replaces the single xattr
+ * block per inode of earlier pools, which it cannot read, so it needs a
+ * new NVMPFS_LAYOUT_VERSION (bumped with the rewrite of the core).
  *
  * An inode's attributes form a B+tree keyed by the hash of their names:
  * inode->xattr_block is 0 (no attributes) or the block of the root node.
@@ -167,9 +168,10 @@ struct nvmpfs_dirent {
  *    below low[1], whatever its own low says; the last entry: up to the
  *    end of the node's range).
  *
- * A record's hash is the XXH3-64 (seed 0) of its name's bytes.  A record is 8-byte aligned; after its 16-byte header
- * come the name (full, with the namespace prefix, no NUL), padding to a
- * multiple of 8, then its payload, then padding to rec_len:
+ * A record's hash is the XXH3-64 (seed 0) of its name's bytes.  A record
+ * is 8-byte aligned; after its 16-byte header come the name (full, with
+ * the namespace prefix, no NUL), padding to a multiple of 8, then its
+ * payload, then padding to rec_len:
  *   - an inline value (value_len <= NVMPFS_XATTR_INLINE_MAX bytes);
  *   - or, with NVMPFS_XATTR_REC_EXTERNAL, for a larger value (up to
  *     NVMPFS_XATTR_VALUE_MAX), the numbers of the blocks that hold it, one
@@ -183,9 +185,9 @@ struct nvmpfs_dirent {
  *    at the same depth; an index node has 1..NVMPFS_XATTR_INDEX_MAX
  *    entries whose lows, from entry 1 on, strictly increase; a leaf holds
  *    at least one record (a tree that loses its last one is freed);
- *  - every record lies inside its leaf, has a valid name (1..255 bytes)
- *    and a hash that matches it and falls in the leaf's range; no name
- *    appears twice;
+ *  - every record lies inside its leaf, has a name of 1..255 bytes
+ *    without NUL and a hash that matches it and falls in the leaf's range;
+ *    no name appears twice;
  *  - every change goes through the journal: bytes of reachable nodes are
  *    logged before they change; new blocks are filled before anything
  *    points to them; blocks are freed after the last allocation of their

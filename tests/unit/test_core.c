@@ -28,6 +28,7 @@
 #include "nvfs.h"
 #include "pool.h"
 #include "super.h"
+#include "xattr.h"
 #include "xattr_tree.h"
 
 #include "unit.h"
@@ -1720,6 +1721,92 @@ UNIT_TEST(xattr_store_crash_points)
 	CHECK_GE(points, 100);
 	CHECK_EQ(0, bad_state);
 	CHECK_EQ(0, bad_check);
+}
+
+/* Messages about damage the test made on purpose. */
+static void quiet_log(const char *msg)
+{
+	(void)msg;
+}
+
+/* Blocks of an inode's xattr tree (for the damage test). */
+struct block_list {
+	uint64_t blk[512];
+	unsigned n;
+};
+
+static bool note_block(void *arg, uint64_t blk)
+{
+	struct block_list *l = arg;
+	if (l->n < sizeof(l->blk) / sizeof(l->blk[0]))
+		l->blk[l->n++] = blk;
+	return true;
+}
+
+/* Uses a damaged tree: must not crash; what fails, fails cleanly. */
+static void exercise_damaged(struct nvfs *fs, uint64_t f)
+{
+	static char list[1 << 16];
+	static uint8_t buf[NVFS_XATTR_SIZE_MAX];
+	ssize_t n = nvfs_listxattr(fs, f, list, sizeof(list));
+	for (ssize_t i = 0; i > -1 && i < n; i += (ssize_t)strlen(list + i) + 1)
+		nvfs_getxattr(fs, f, list + i, buf, sizeof(buf));
+	char name[32];
+	for (unsigned i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "user.s%05u", i * 7);
+		set_xpattern(fs, f, name, i * 300 % 5000, i, 0);
+		snprintf(name, sizeof(name), "user.new%02u", i);
+		set_xpattern(fs, f, name, i * 41 % 700, i, 0);
+		snprintf(name, sizeof(name), "user.s%05u", i * 5 + 1);
+		nvfs_removexattr(fs, self(), f, name);
+	}
+	nvfs_unlink(fs, ROOT, "f");
+	nvfs_forget(fs, f, 1);
+}
+
+UNIT_TEST(xattr_store_damage_survived)
+{
+	const char *base = tmp_pool("xdmgbase"), *work = tmp_pool("xdmgwork");
+	struct nvfs *fs = mount_pool(base, 8 * MiB, NULL);
+	uint64_t g = mkfile(fs, ROOT, "g");
+	write_pattern(fs, g, 0, 3 * BS, 6);
+	uint64_t f = file_with_xattrs(fs, "f", 300, 2);
+	REQUIRE_EQ(0, set_xpattern(fs, f, "user.mid", 3000, 3, 0));
+	struct block_list blocks = { .n = 0 };
+	pthread_mutex_lock(&fs->lock);
+	xattr_walk_blocks(fs, inode_get(fs, f), note_block, &blocks);
+	pthread_mutex_unlock(&fs->lock);
+	REQUIRE_GT(blocks.n, 35);
+	umount_fs(fs);
+	unsigned bad = 0;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	for (unsigned round = 0; round < 150; round++) {
+		copy_file(base, work);
+		/* A few bytes of the tree: headers and records mostly. */
+		for (unsigned k = 0; k <= round % 4; k++) {
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			uint64_t blk = blocks.blk[(rng >> 33) % blocks.n];
+			uint64_t off = (rng >> 20) % (round % 3 ? 256 : BS);
+			uint8_t byte = (uint8_t)(rng >> 56);
+			pool_file_write(work, blk * BS + off, &byte, 1);
+		}
+		fs = mount_pool(work, 0, NULL);
+		fs->log = quiet_log;
+		exercise_damaged(fs, f);
+		umount_fs(fs);
+		char *text;
+		run_check(work, true, &text, NULL);
+		int64_t left = run_check(work, false, NULL, NULL);
+		fs = mount_pool(work, 0, NULL);
+		umount_fs(fs);
+		int64_t after_mount = run_check(work, false, NULL, NULL);
+		if (left || after_mount)
+			fprintf(stderr, "    round %u: %lld problems after the "
+				"repair, %lld after a mount\n", round,
+				(long long)left, (long long)after_mount);
+		bad += left != 0 || after_mount != 0;
+	}
+	CHECK_EQ(0, bad);
 }
 
 /* ------------------------------------------------------------------ */
