@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "caller.h"
 #include "nvfs.h"
 #include "ops.h"
 
@@ -21,22 +22,33 @@
  */
 #define CACHE_SECONDS 3600.0
 
+static struct fuse_session *session;
+
+void ops_set_session(struct fuse_session *se)
+{
+	session = se;
+}
+
 static struct nvfs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static struct nvfs_ctx ctx_of(fuse_req_t req)
+/*
+ * Before a change of data: the set-ID bits (and security.capability) the
+ * core takes away for it.  The kernel does not look for that change in a
+ * WRITE, FALLOCATE or OPEN reply: its cached mode is dropped so that the
+ * next stat asks us.
+ */
+static int kill_priv_for_data(fuse_req_t req, fuse_ino_t ino)
 {
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	return (struct nvfs_ctx){ .uid = c->uid, .gid = c->gid,
-				  .umask = c->umask };
-}
-
-/* Callers without CAP_FSETID lose set-ID bits when they change a file. */
-static bool drops_priv(fuse_req_t req)
-{
-	return fuse_req_ctx(req)->uid != 0;
+	struct nvfs_ctx ctx = caller_ctx(req);
+	uint32_t dropped;
+	int rc = nvfs_kill_priv(fs_of(req), ino, &ctx, NVFS_CHANGE_DATA,
+				&dropped);
+	if (rc == 0 && dropped && session)
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
+	return rc;
 }
 
 static struct fuse_entry_param entry_of(struct nvfs *fs, const struct stat *st)
@@ -78,10 +90,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/*
-	 * We drop set-ID bits ourselves, which spares the kernel a
-	 * GETXATTR of security.capability before every WRITE.
-	 */
-	/*
 	 * POSIX ACLs: the kernel enforces them; we store them, keep them in
 	 * step with the mode, and apply default ACLs or the umask ourselves.
 	 */
@@ -94,6 +102,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* nvmpfsctl asks for statistics on the mount's root directory. */
 	if (conn->capable & FUSE_CAP_IOCTL_DIR)
 		conn->want |= FUSE_CAP_IOCTL_DIR;
+	/*
+	 * The core drops set-ID bits and security.capability itself, by the
+	 * whole rule of Linux (lib/setid.c); FUSE's own killpriv knows only
+	 * part of it.  Asking for FUSE_CAP_HANDLE_KILLPRIV spares the kernel
+	 * a GETXATTR of security.capability before every WRITE where libfuse
+	 * passes it on (3.14 does not, and the kernel then does its part
+	 * too, which is a subset of ours).
+	 */
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
@@ -166,12 +182,21 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	(void)fi;
 	struct stat st;
-	bool owner_change = to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
-	bool size_change = to_set & FUSE_SET_ATTR_SIZE;
-	if (owner_change || (size_change && drops_priv(req)))
-		nvfs_kill_priv(fs_of(req), ino);
-	int rc = nvfs_setattr(fs_of(req), ino, attr, to_nvfs_setattr(to_set),
-			      &st);
+	struct nvfs_ctx ctx = caller_ctx(req);
+	int rc = 0;
+	uint32_t dropped = 0;
+	/* Decided on the file as it is before the change (its old group). */
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		rc = nvfs_kill_priv(fs_of(req), ino, &ctx, NVFS_CHANGE_OWNER,
+				    &dropped);
+	else if (to_set & FUSE_SET_ATTR_SIZE)
+		rc = nvfs_kill_priv(fs_of(req), ino, &ctx, NVFS_CHANGE_DATA,
+				    &dropped);
+	/* A mode the kernel sends along must not bring the bits back. */
+	attr->st_mode &= ~(mode_t)dropped;
+	if (rc == 0)
+		rc = nvfs_setattr(fs_of(req), ino, attr,
+				  to_nvfs_setattr(to_set), &st);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -191,7 +216,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	struct nvfs_ctx ctx = ctx_of(req);
+	struct nvfs_ctx ctx = caller_ctx(req);
 	struct stat st;
 	reply_entry(req, nvfs_mknod(fs_of(req), &ctx, parent, name, mode, rdev,
 				    &st), &st);
@@ -200,7 +225,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	struct nvfs_ctx ctx = ctx_of(req);
+	struct nvfs_ctx ctx = caller_ctx(req);
 	struct stat st;
 	reply_entry(req, nvfs_mkdir(fs_of(req), &ctx, parent, name, mode, &st),
 		    &st);
@@ -209,7 +234,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 		       const char *name)
 {
-	struct nvfs_ctx ctx = ctx_of(req);
+	struct nvfs_ctx ctx = caller_ctx(req);
 	struct stat st;
 	reply_entry(req, nvfs_symlink(fs_of(req), &ctx, parent, name, target,
 				      &st), &st);
@@ -262,7 +287,12 @@ static int keep_cache(struct nvfs *fs)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int rc = nvfs_open(fs_of(req), ino, fi->flags);
+	int rc = 0;
+	/* The kernel truncates (and so drops privileges) even at size 0. */
+	if (fi->flags & O_TRUNC)
+		rc = kill_priv_for_data(req, ino);
+	if (rc == 0)
+		rc = nvfs_open(fs_of(req), ino, fi->flags);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -274,7 +304,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
-	struct nvfs_ctx ctx = ctx_of(req);
+	struct nvfs_ctx ctx = caller_ctx(req);
 	struct stat st;
 	struct nvfs *fs = fs_of(req);
 	int rc = nvfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777), 0,
@@ -319,8 +349,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)fi;
-	if (drops_priv(req))
-		nvfs_kill_priv(fs_of(req), ino);
+	int rc = kill_priv_for_data(req, ino);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	ssize_t n = nvfs_write(fs_of(req), ino, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -420,8 +453,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	reply_status(req, nvfs_setxattr(fs_of(req), ino, name, value, size,
-					flags));
+	struct nvfs_ctx ctx = caller_ctx(req);
+	reply_status(req, nvfs_setxattr(fs_of(req), &ctx, ino, name, value,
+					size, flags));
 }
 
 /*
@@ -460,7 +494,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	reply_status(req, nvfs_removexattr(fs_of(req), ino, name));
+	struct nvfs_ctx ctx = caller_ctx(req);
+	reply_status(req, nvfs_removexattr(fs_of(req), &ctx, ino, name));
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
@@ -471,8 +506,11 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	reply_status(req, nvfs_fallocate(fs_of(req), ino, mode,
-					 (uint64_t)offset, (uint64_t)length));
+	int rc = kill_priv_for_data(req, ino);
+	if (rc == 0)
+		rc = nvfs_fallocate(fs_of(req), ino, mode, (uint64_t)offset,
+				    (uint64_t)length);
+	reply_status(req, rc);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

@@ -7,6 +7,9 @@
 
 extern const struct fuse_lowlevel_ops nvmpfs_ops;
 
+/* The session the operations answer in (for notifications to the kernel). */
+void ops_set_session(struct fuse_session *se);
+
 /* ioctl.c: the requests of libnvmpfs and nvmpfsctl. */
 void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	      struct fuse_file_info *fi, unsigned flags, const void *in_buf,

@@ -5,7 +5,8 @@
  * At the first call a small template pool (8 MiB) is made in /dev/shm and
  * populated through the core API: directories, files with data (one
  * sparse, with a two-level block map), a directory of many entries, a
- * symlink, a hard link, a fifo, extended attributes.  Each input is a list
+ * symlink, a hard link, a fifo, extended attributes (one file with a tree
+ * of several leaves and two values in blocks of their own).  Each input is a list
  * of patches applied to a copy of that template:
  *
  *   byte 0            flags: bit 0 recompute both superblock checksums,
@@ -24,8 +25,9 @@
  * The patched pool is written to a scratch file and then
  *   (a) mounted (may fail, with a message; must not crash); if mounted,
  *       the whole tree is walked (readdir, lookup, getattr, read, readlink,
- *       listxattr/getxattr), a few mutations are tried, and it is
- *       unmounted;
+ *       listxattr/getxattr), a few mutations are tried (the attribute tree
+ *       grown, changed, shrunk and freed with its file among them), and
+ *       it is unmounted;
  *   (b) checked with -n;
  *   (c) checked with repair;
  *   (d) checked with -n again: it must find nothing.  If it does, fsck
@@ -138,12 +140,32 @@ static void t_write(struct nvfs *fs, uint64_t ino, uint64_t off, size_t len,
 	free(buf);
 }
 
+/* Attributes enough for a tree of several leaves, two values in blocks. */
+static void t_xattrs(struct nvfs *fs, uint64_t ino)
+{
+	struct nvfs_ctx c = ctx();
+	static uint8_t value[20000];
+	for (size_t i = 0; i < sizeof(value); i++)
+		value[i] = (uint8_t)(i * 31 + 7);
+	char name[32];
+	for (int i = 0; i < 120; i++) {
+		snprintf(name, sizeof(name), "user.t%03d", i);
+		if (nvfs_setxattr(fs, &c, ino, name, value, (size_t)(i * 7 % 90),
+				  0))
+			die("template", name);
+	}
+	if (nvfs_setxattr(fs, &c, ino, "trusted.ext1", value, 6000, 0) ||
+	    nvfs_setxattr(fs, &c, ino, "trusted.ext2", value, 20000, 0))
+		die("template", "large xattr");
+}
+
 static void populate(struct nvfs *fs)
 {
 	struct nvfs_ctx c = ctx();
 	struct stat st;
 	uint64_t a = t_mkdir(fs, ROOT, "a");
 	uint64_t b = t_mkdir(fs, a, "b");
+	t_xattrs(fs, t_file(fs, ROOT, "xa"));
 	uint64_t f1 = t_file(fs, a, "f1");
 	t_write(fs, f1, 0, 10000, 1);
 	uint64_t f2 = t_file(fs, b, "f2");
@@ -159,9 +181,9 @@ static void populate(struct nvfs *fs)
 		die("template", "link");
 	if (nvfs_mknod(fs, &c, ROOT, "fifo", S_IFIFO | 0600, 0, &st))
 		die("template", "fifo");
-	if (nvfs_setxattr(fs, f1, "user.one", "1", 1, 0) ||
-	    nvfs_setxattr(fs, f1, "trusted.two", "twotwo", 6, 0) ||
-	    nvfs_setxattr(fs, a, "user.dir", "d", 1, 0))
+	if (nvfs_setxattr(fs, &c, f1, "user.one", "1", 1, 0) ||
+	    nvfs_setxattr(fs, &c, f1, "trusted.two", "twotwo", 6, 0) ||
+	    nvfs_setxattr(fs, &c, a, "user.dir", "d", 1, 0))
 		die("template", "setxattr");
 	uint64_t many = t_mkdir(fs, ROOT, "many");
 	char name[64];
@@ -503,7 +525,7 @@ static void mutate(struct walk *w)
 		nvfs_open(fs, ino, O_RDWR);
 		nvfs_write(fs, ino, iobuf, 10000, 100);
 		nvfs_read(fs, ino, iobuf, 4096, 4000);
-		nvfs_setxattr(fs, ino, "user.fz", "v", 1, 0);
+		nvfs_setxattr(fs, &c, ino, "user.fz", "v", 1, 0);
 		nvfs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			       4096, 4096);
 		nvfs_rename(fs, ROOT, "fz_new", ROOT, "fz_ren", 0);
@@ -523,6 +545,27 @@ static void mutate(struct walk *w)
 		nvfs_release(fs, ino);
 		nvfs_forget(fs, ino, 1);
 	}
+	/* The attribute tree: grown, changed, shrunk, freed with its file. */
+	if (nvfs_lookup(fs, ROOT, "xa", &st) == 0) {
+		uint64_t ino = st.st_ino;
+		char name[32];
+		for (int i = 0; i < 40; i++) {
+			snprintf(name, sizeof(name), "user.fz%03d", i);
+			nvfs_setxattr(fs, &c, ino, name, iobuf,
+				      (size_t)(i * 53 % 1500), 0);
+		}
+		nvfs_setxattr(fs, &c, ino, "user.t005", iobuf, 30000,
+			      XATTR_REPLACE);
+		nvfs_setxattr(fs, &c, ino, "trusted.ext1", iobuf, 5,
+			      XATTR_REPLACE);
+		for (int i = 0; i < 120; i += 3) {
+			snprintf(name, sizeof(name), "user.t%03d", i);
+			nvfs_removexattr(fs, &c, ino, name);
+		}
+		visit_xattrs(w, ino);
+		nvfs_unlink(fs, ROOT, "xa");
+		nvfs_forget(fs, ino, 1);
+	}
 	if (nvfs_symlink(fs, &c, ROOT, "fz_sym", "somewhere", &st) == 0) {
 		nvfs_forget(fs, st.st_ino, 1);
 		nvfs_unlink(fs, ROOT, "fz_sym");
@@ -540,7 +583,7 @@ static void mutate(struct walk *w)
 				nvfs_setattr(fs, ino, &attr, NVFS_SET_SIZE, &st);
 			}
 			nvfs_fsync(fs, ino, false);
-			nvfs_setxattr(fs, ino, "user.one", "x", 1, XATTR_REPLACE);
+			nvfs_setxattr(fs, &c, ino, "user.one", "x", 1, XATTR_REPLACE);
 			nvfs_release(fs, ino);
 		}
 		if (nvfs_rename(fs, w->file_parent, w->file_name, ROOT,

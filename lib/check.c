@@ -15,6 +15,7 @@
 #include "check_data.h"
 #include "fs.h"
 #include "super.h"
+#include "xattr.h"
 
 struct checker {
 	struct nvfs fs;
@@ -140,32 +141,42 @@ static bool valid_type(uint32_t mode)
 	return false;
 }
 
-static void check_xattr_block(struct checker *c, uint64_t ino,
-			      struct nvmpfs_inode *inode, struct map_walk *w)
+/* ---- the xattr tree (xattr_check.c knows its format) ---- */
+
+static void unclaim(struct checker *c, uint64_t blk);
+
+static bool xattr_claim(void *arg, uint64_t blk, const char *what)
 {
-	uint64_t blk = inode->xattr_block;
-	if (!blk)
-		return;
-	const struct nvmpfs_xattr_head *h =
-		in_data(c, blk) ? pool_block(c->fs.pool, blk) : NULL;
-	bool intact = h && h->magic == NVMPFS_XATTR_MAGIC &&
-		      h->used <= NVMPFS_BLOCK_SIZE - sizeof(*h);
-	bool ok;
-	if (intact) {
-		ok = claim(w, blk, "xattr block");
-	} else {
-		problem(c, c->opts->repair, "inode %llu: xattr block %llu is "
-			"damaged", (unsigned long long)ino,
-			(unsigned long long)blk);
-		/* Looking only: count it as held, so nothing else cascades. */
-		if (!c->opts->repair && h)
-			claim(w, blk, "xattr block");
-		ok = false;
-	}
-	if (!ok && c->opts->repair) {
-		inode->xattr_block = 0;
-		fixed_bytes(c, inode, sizeof(*inode));
-	}
+	return claim(arg, blk, what);
+}
+
+static void xattr_unclaim(void *arg, uint64_t blk)
+{
+	struct map_walk *w = arg;
+	unclaim(w->c, blk);
+	w->blocks--;
+}
+
+static void xattr_problem(void *arg, bool fixed, const char *msg)
+{
+	struct map_walk *w = arg;
+	problem(w->c, fixed, "inode %llu: %s", (unsigned long long)w->ino, msg);
+}
+
+static void xattr_fixed(void *arg, const void *p, size_t len)
+{
+	struct map_walk *w = arg;
+	fixed_bytes(w->c, p, len);
+}
+
+static void check_xattrs(struct checker *c, struct nvmpfs_inode *inode,
+			 struct map_walk *w)
+{
+	struct xattr_checker xc = {
+		.fs = &c->fs, .repair = c->opts->repair, .claim = xattr_claim,
+		.unclaim = xattr_unclaim, .problem = xattr_problem,
+		.fixed = xattr_fixed, .arg = w };
+	xattr_check(&xc, inode);
 }
 
 static void clear_inode(struct checker *c, struct nvmpfs_inode *inode)
@@ -225,7 +236,7 @@ static void check_inode(struct checker *c, uint64_t ino,
 	}
 	struct map_walk w = { c, ino, 0 };
 	check_map_word(c, ino, inode, &w);
-	check_xattr_block(c, ino, inode, &w);
+	check_xattrs(c, inode, &w);
 	if (S_ISDIR(inode->mode) && inode->size % NVMPFS_BLOCK_SIZE) {
 		problem(c, repair, "inode %llu: directory size %llu is not whole "
 			"blocks", (unsigned long long)ino,
@@ -423,6 +434,16 @@ static void unclaim_map(struct checker *c, uint64_t blk, unsigned level)
 	unclaim(c, blk);
 }
 
+/* A block of a released xattr tree; what a node holds goes once. */
+static bool unclaim_xattr_block(void *arg, uint64_t blk)
+{
+	struct checker *c = arg;
+	if (!in_data(c, blk) || !(c->seen[blk / 64] & (1ull << (blk % 64))))
+		return false;
+	unclaim(c, blk);
+	return true;
+}
+
 /*
  * Frees an inode nothing names: its blocks (all claimed by it alone after
  * pass 1) go back to the free space at the bitmap pass.
@@ -433,7 +454,7 @@ static void release_inode(struct checker *c, struct nvmpfs_inode *inode)
 	unsigned height = nvmpfs_map_height(inode->map);
 	if (root && height >= 1 && height <= NVMPFS_MAP_MAX_HEIGHT)
 		unclaim_map(c, root, height - 1);
-	unclaim(c, inode->xattr_block);
+	xattr_walk_blocks(&c->fs, inode, unclaim_xattr_block, c);
 	clear_inode(c, inode);
 }
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "xattr.h"
 
 struct nvmpfs_inode *inode_get(const struct nvfs *fs, uint64_t ino)
 {
@@ -201,40 +202,68 @@ void inode_to_stat(uint64_t ino, const struct nvmpfs_inode *inode,
 
 /* ---- freeing a dead inode ---- */
 
-/* Frees the xattr block and the inode slot itself (the last step). */
-static int free_inode_slot(struct tx *tx, uint64_t ino,
-			   struct nvmpfs_inode *inode)
+struct releasing {
+	struct nvfs *fs;
+	uint64_t start, count;   /* the run gathered so far */
+};
+
+static void release_run(struct releasing *r)
 {
-	int rc = inode_log(tx, inode);
-	if (rc == 0 && inode->xattr_block)
-		rc = tx_free_blocks(tx, inode->xattr_block, 1);
-	if (rc == 0)
-		rc = tx_ready(tx);
-	if (rc)
-		return rc;
-	uint64_t generation = inode->generation;
-	memset(inode, 0, sizeof(*inode));
-	inode->generation = generation;
-	tx->inode_freed[tx->ninodes_freed++] = ino;
+	if (r->count)
+		alloc_release(r->fs, r->start, r->count);
+	r->count = 0;
+}
+
+/* Gathers contiguous blocks into runs: one allocator call a run. */
+static void release_block(struct releasing *r, uint64_t blk)
+{
+	if (!valid_data_block(r->fs, blk))
+		return;
+	if (r->count && blk == r->start + r->count) {
+		r->count++;
+		return;
+	}
+	release_run(r);
+	r->start = blk;
+	r->count = 1;
+}
+
+static int release_mapped(void *arg, uint64_t lblk, uint64_t pblk,
+			  bool is_node)
+{
+	(void)lblk;
+	(void)is_node;
+	release_block(arg, pblk);
 	return 0;
 }
 
+static bool release_xattr_block(void *arg, uint64_t blk)
+{
+	release_block(arg, blk);
+	return true;
+}
+
+/*
+ * One drain frees a dead inode of any size: once its slot's first word
+ * (mode and nlink) is 0 on the media, nothing refers to its blocks any
+ * more -- the allocator lives in memory and is rebuilt from the inodes
+ * after a crash -- so they go back to the allocator with no journal and
+ * no change to the map.  A crash before the drain leaves an orphan, which
+ * the next mount frees.
+ */
 int inode_reclaim(struct nvfs *fs, uint64_t ino)
 {
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	if (!inode || inode->nlink != 0)
 		return -EINVAL;
-	struct tx tx;
-	tx_begin(fs, &tx);
-	int rc;
-	while ((rc = bmap_punch(&tx, inode, 0, UINT64_MAX)) == -EAGAIN)
-		if ((rc = tx_step(&tx)))
-			break;
-	if (rc == 0)
-		rc = free_inode_slot(&tx, ino, inode);
-	if (rc) {
-		tx_abort(&tx);
+	pool_store64(fs->pool, (uint64_t *)inode, 0);
+	int rc = pool_drain(fs->pool);
+	if (rc)
 		return rc;
-	}
-	return tx_commit(&tx);
+	struct releasing r = { fs, 0, 0 };
+	bmap_walk(fs, inode, release_mapped, &r);
+	xattr_walk_blocks(fs, inode, release_xattr_block, &r);
+	release_run(&r);
+	ialloc_release(fs, ino);
+	return 0;
 }

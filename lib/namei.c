@@ -128,7 +128,6 @@ struct new_inode {
 	const char *target;      /* symlinks */
 	uint64_t ino;
 	struct nvmpfs_inode *inode;
-	uint64_t xattr_block;    /* inherited ACLs, 0 if none */
 	uint64_t link_leaf, link_block; /* symlinks: map leaf and target */
 	uint8_t access[ACL_MAX_SIZE], dflt[ACL_MAX_SIZE];
 	size_t access_size, dflt_size;
@@ -204,14 +203,24 @@ static int prepare_create(struct tx *tx, struct icache_ent *dent,
 	if (rc)
 		return rc;
 	ni->inode = inode_get(tx->fs, ni->ino);
-	rc = xattr_prepare_acls(tx, ni->access_size ? ni->access : NULL,
-				ni->access_size, ni->dflt_size ? ni->dflt : NULL,
-				ni->dflt_size, &ni->xattr_block);
-	if (rc == 0 && S_ISLNK(ni->mode))
+	if (S_ISLNK(ni->mode))
 		rc = prepare_symlink(tx, ni);
 	if (rc == 0)
 		rc = dir_prepare_add(tx, dent, strlen(name), add);
 	return rc;
+}
+
+/* The new inode, filled once the records are durable. */
+static int init_inode(struct tx *tx, struct new_inode *ni)
+{
+	struct nvmpfs_inode *inode = ni->inode;
+	inode_init(inode, ni->mode, ni->uid, ni->gid);
+	if (S_ISCHR(ni->mode) || S_ISBLK(ni->mode))
+		inode->rdev = ni->rdev;
+	/* Only new blocks: an empty tree logs nothing more. */
+	return xattr_init_acls(tx, inode, ni->access_size ? ni->access : NULL,
+			       ni->access_size, ni->dflt_size ? ni->dflt : NULL,
+			       ni->dflt_size);
 }
 
 static void apply_create(struct nvfs *fs, struct icache_ent *dent,
@@ -219,13 +228,6 @@ static void apply_create(struct nvfs *fs, struct icache_ent *dent,
 			 struct new_inode *ni, struct dir_add *add)
 {
 	struct nvmpfs_inode *inode = ni->inode;
-	inode_init(inode, ni->mode, ni->uid, ni->gid);
-	if (S_ISCHR(ni->mode) || S_ISBLK(ni->mode))
-		inode->rdev = ni->rdev;
-	if (ni->xattr_block) {
-		inode->xattr_block = ni->xattr_block;
-		inode->blocks++;
-	}
 	if (S_ISLNK(ni->mode)) {
 		inode->map = nvmpfs_map_word(ni->link_leaf, 1);
 		inode->blocks += 2;
@@ -265,6 +267,8 @@ static int create(struct nvfs *fs, const struct nvfs_ctx *ctx,
 	rc = prepare_create(&tx, dent, name, ni, &add);
 	if (rc == 0)
 		rc = tx_ready(&tx);
+	if (rc == 0)
+		rc = init_inode(&tx, ni);
 	if (rc) {
 		dir_cancel_add(&add);
 		tx_abort(&tx);

@@ -21,11 +21,20 @@ struct nvfs;
 struct icache_ent;
 struct iovec;
 
-/* Who asks: the credentials of the calling process. */
+/*
+ * Who asks: the credentials of the calling process.  uid and gid are the
+ * file-system ids.  The two callbacks are optional and consulted only when
+ * a set-ID decision needs them (they may be slow): whether the caller is
+ * in a group (supplementary groups included; NULL: only gid counts) and
+ * whether it holds CAP_FSETID (NULL: only uid 0 does).  caller is theirs.
+ */
 struct nvfs_ctx {
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;
+	bool (*in_group)(const struct nvfs_ctx *ctx, gid_t gid);
+	bool (*has_fsetid)(const struct nvfs_ctx *ctx);
+	void *caller;
 };
 
 struct nvfs_mount_opts {
@@ -129,12 +138,20 @@ int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 void nvfs_read_end(struct nvfs *fs, struct nvfs_read *r);
 ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 		   size_t size, uint64_t off);
+/* What a change that may cost a file its set-ID bits is (lib/setid.c). */
+enum nvfs_change {
+	NVFS_CHANGE_DATA,   /* write, truncate, fallocate, open with O_TRUNC */
+	NVFS_CHANGE_OWNER,  /* chown or chgrp */
+	NVFS_CHANGE_ACL,    /* setting or removing an access ACL */
+};
 /*
- * Drops set-user-ID, set-group-ID (when group-executable) and
- * security.capability, as a write or truncate by an unprivileged caller
- * must (the kernel leaves it to us: FUSE_CAP_HANDLE_KILLPRIV).
+ * Before a change of data or owner by ctx: drops the set-user-ID and
+ * set-group-ID bits Linux drops for it (lib/setid.c), and
+ * security.capability, in one transaction.  *dropped (may be NULL) gets
+ * the mode bits taken away.  (ACL changes apply the rule themselves.)
  */
-int nvfs_kill_priv(struct nvfs *fs, uint64_t ino);
+int nvfs_kill_priv(struct nvfs *fs, uint64_t ino, const struct nvfs_ctx *ctx,
+		   enum nvfs_change why, uint32_t *dropped);
 /* Makes the file's data (and, unless datasync, its metadata) durable. */
 int nvfs_fsync(struct nvfs *fs, uint64_t ino, bool datasync);
 int nvfs_fallocate(struct nvfs *fs, uint64_t ino, int mode, uint64_t off,
@@ -153,13 +170,20 @@ int nvfs_opendir(struct nvfs *fs, uint64_t ino);
 int nvfs_readdir(struct nvfs *fs, uint64_t ino, uint64_t off,
 		 nvfs_dirent_cb cb, void *arg);
 
-int nvfs_setxattr(struct nvfs *fs, uint64_t ino, const char *name,
-		  const void *value, size_t size, int flags);
+/*
+ * Extended attributes.  Values up to NVFS_XATTR_SIZE_MAX bytes, names up
+ * to 255; ctx is who asks (an access ACL set or removed by a caller
+ * outside the file's group clears set-group-ID, see lib/setid.c).
+ */
+#define NVFS_XATTR_SIZE_MAX 65536u
+int nvfs_setxattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
+		  const char *name, const void *value, size_t size, int flags);
 /* Returns the value size; copies it when size is large enough (else -ERANGE). */
 ssize_t nvfs_getxattr(struct nvfs *fs, uint64_t ino, const char *name,
 		      void *value, size_t size);
 ssize_t nvfs_listxattr(struct nvfs *fs, uint64_t ino, char *list, size_t size);
-int nvfs_removexattr(struct nvfs *fs, uint64_t ino, const char *name);
+int nvfs_removexattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
+		     const char *name);
 
 int nvfs_statfs(struct nvfs *fs, struct statvfs *st);
 /* Makes everything durable (syncfs). */

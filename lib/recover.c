@@ -23,6 +23,12 @@ static int count_block(void *arg, uint64_t lblk, uint64_t pblk, bool is_node)
 	return 0;
 }
 
+static bool count_xattr_block(void *arg, uint64_t blk)
+{
+	count_block(arg, 0, blk, false);
+	return true;
+}
+
 /* Marks what one inode holds; fixes its block count if it is off. */
 static void rebuild_inode(struct nvfs *fs, uint64_t ino,
 			  struct nvmpfs_inode *inode, bool fix,
@@ -30,8 +36,7 @@ static void rebuild_inode(struct nvfs *fs, uint64_t ino,
 {
 	struct counting c = { fs, 0, 0 };
 	bmap_walk(fs, inode, count_block, &c);
-	if (inode->xattr_block)
-		count_block(&c, 0, inode->xattr_block, false);
+	xattr_walk_blocks(fs, inode, count_xattr_block, &c);
 	if (c.doubles)
 		nvfs_log(fs, "inode %llu holds %llu blocks another inode holds "
 			 "too; run fsck.nvmpfs", (unsigned long long)ino,

@@ -138,7 +138,7 @@ struct nvmpfs_inode {
 	uint64_t map;            /* root block | height << 56 (see above) */
 	uint32_t reserved1;      /* zero */
 	uint32_t flags;          /* NVMPFS_IFLAG_* */
-	uint64_t xattr_block;    /* block of extended attributes, 0 if none */
+	uint64_t xattr_block;    /* root of the xattr tree, 0 if none */
 	uint64_t parent;         /* directories: inode of "..", else 0 */
 	uint64_t reserved[14];
 };
@@ -194,16 +194,82 @@ struct nvmpfs_dirent {
 #define NVMPFS_MAX_LANES 64u
 
 /*
- * Extended attributes of an inode live in one block, replaced whole
- * (copy-on-write) at each change.  After the header come packed records:
- * u8 name_len, u16 value_len (unaligned), name (full, with namespace
- * prefix, no NUL), value.
+ * Extended attributes (new in layout version 2).
+ *
+ * An inode's attributes form a B+tree keyed by the hash of their names:
+ * inode->xattr_block is 0 (no attributes) or the block of the root node.
+ * Every node is one block that starts with a struct nvmpfs_xattr_node.
+ *
+ *  - A leaf (level 0, NVMPFS_XATTR_LEAF_MAGIC) holds `count` records
+ *    (struct nvmpfs_xattr_rec), packed from the end of the header, in no
+ *    particular order; `used` is the bytes they take.  Bytes past `used`
+ *    are free and mean nothing.
+ *  - An index node (level 1..NVMPFS_XATTR_MAX_LEVEL,
+ *    NVMPFS_XATTR_INDEX_MAGIC) holds `count` entries (struct
+ *    nvmpfs_xattr_entry) after the header, `used` is 0.  Entry i points to
+ *    a child of level - 1 that holds the hashes h with
+ *    low[i] <= h < low[i + 1] (entry 0: every hash of the node's own range
+ *    below low[1], whatever its own low says; the last entry: up to the
+ *    end of the node's range).
+ *
+ * A record's hash is the XXH3-64 (seed 0) of its name's bytes.  A record
+ * is 8-byte aligned; after its 16-byte header come the name (full, with
+ * the namespace prefix, no NUL), padding to a multiple of 8, then its
+ * payload, then padding to rec_len:
+ *   - an inline value (value_len <= NVMPFS_XATTR_INLINE_MAX bytes);
+ *   - or, with NVMPFS_XATTR_REC_EXTERNAL, for a larger value (up to
+ *     NVMPFS_XATTR_VALUE_MAX), the numbers of the blocks that hold it, one
+ *     u64 per 4 KiB of value, in order; the last block is zero past the
+ *     value's end.
+ *
+ * Invariants (fsck checks them):
+ *  - every node and value block lies in the data region and belongs to
+ *    this inode alone; inode->blocks counts them with the data blocks;
+ *  - levels decrease by one from a node to its children, so every leaf is
+ *    at the same depth; an index node has 1..NVMPFS_XATTR_INDEX_MAX
+ *    entries whose lows, from entry 1 on, strictly increase; a leaf holds
+ *    at least one record (a tree that loses its last one is freed);
+ *  - every record lies inside its leaf, has a name of 1..255 bytes
+ *    without NUL and a hash that matches it and falls in the leaf's range;
+ *    no name appears twice;
+ *  - every change goes through the journal: bytes of reachable nodes are
+ *    logged before they change; new blocks are filled before anything
+ *    points to them; blocks are freed after the last allocation of their
+ *    transaction, so a rollback never finds a block it restores reused.
+ *    A crash shows every attribute with its old value or its new one.
  */
-#define NVMPFS_XATTR_MAGIC 0x58415454u /* "TTAX" */
+#define NVMPFS_XATTR_LEAF_MAGIC 0x4641454cu   /* "LEAF" */
+#define NVMPFS_XATTR_INDEX_MAGIC 0x58444e49u  /* "INDX" */
+#define NVMPFS_XATTR_MAX_LEVEL 4u
+#define NVMPFS_XATTR_VALUE_MAX 65536u         /* XATTR_SIZE_MAX */
+#define NVMPFS_XATTR_INLINE_MAX 1024u
+#define NVMPFS_XATTR_REC_EXTERNAL 0x01u
 
-struct nvmpfs_xattr_head {
-	uint32_t magic;
-	uint32_t used;           /* bytes of records after the header */
+struct nvmpfs_xattr_node {
+	uint32_t magic;          /* NVMPFS_XATTR_LEAF_MAGIC / _INDEX_MAGIC */
+	uint16_t level;          /* 0 for a leaf */
+	uint16_t count;          /* records or entries */
+	uint32_t used;           /* leaf: bytes of records; index: 0 */
+	uint32_t reserved;       /* 0 */
+};
+
+#define NVMPFS_XATTR_ROOM (NVMPFS_BLOCK_SIZE - sizeof(struct nvmpfs_xattr_node))
+
+struct nvmpfs_xattr_entry {
+	uint64_t low;            /* the smallest hash the child may hold */
+	uint64_t child;          /* block of the child node */
+};
+
+#define NVMPFS_XATTR_INDEX_MAX \
+	(NVMPFS_XATTR_ROOM / sizeof(struct nvmpfs_xattr_entry))
+
+struct nvmpfs_xattr_rec {
+	uint64_t hash;           /* XXH3-64 of the name */
+	uint32_t value_len;      /* bytes of the value */
+	uint16_t rec_len;        /* bytes of the record, a multiple of 8 */
+	uint8_t name_len;        /* 1..255 */
+	uint8_t flags;           /* NVMPFS_XATTR_REC_* */
+	char name[];             /* then padding, payload, padding */
 };
 
 /*

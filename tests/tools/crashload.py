@@ -2,7 +2,7 @@
 """crashload.py: a random file-system workload that logs its intent, and a
 verifier that checks a tree against what the log says must be there.
 
-  crashload.py run DIR LOG SEED [--ops N] [--mix meta|data|mixed]
+  crashload.py run DIR LOG SEED [--ops N] [--mix meta|data|mixed|xattr]
   crashload.py verify DIR LOG
   crashload.py eofcheck POOL
 
@@ -13,7 +13,9 @@ sometimes followed by fsync or fdatasync; renames (plain, RENAME_NOREPLACE,
 RENAME_EXCHANGE, over existing names, of folders), hard links, unlinks,
 truncates up and down, mkdir/rmdir, symlinks, chmod, user.* xattrs,
 fallocate / punch hole / zero range, and files kept open across operations
-(so that unlinked open files exist).  Some operations are meant to fail
+(so that unlinked open files exist).  The xattr mix is mostly setxattr and
+removexattr, over hundreds of names and values up to 64 KiB, so that the
+files' attribute trees grow, split and shrink.  Some operations are meant to fail
 (EEXIST, ENOENT, ENOTEMPTY...).  Before each operation it appends an intent
 record (a JSON line from which the operation can be replayed) to LOG, after
 its state-changing call a done record with the result (0, a byte count, or
@@ -83,6 +85,13 @@ TOP_DIR_NAMES = ["d%d" % i for i in range(5)]
 SUB_DIR_NAMES = ["s%d" % i for i in range(3)]
 XATTR_NAMES = ["user.a", "user.b", "user.c", "user.long_name_" + "x" * 40,
                "user.e"]
+XATTR_LENS = [0, 1, 7, 30, 100, 250]
+# The xattr mix: many names (a file's tree gets several leaves) and values
+# on both sides of the inline limit, up to XATTR_SIZE_MAX.
+XATTR_MANY_NAMES = XATTR_NAMES + ["user.m%03d.%s" % (i, "n" * (i % 40))
+                                  for i in range(400)]
+XATTR_MANY_LENS = [0, 1, 30, 100, 250, 1000, 1024, 1025, 4096, 5000, 20000,
+                   65536]
 MODES = [0o644, 0o600, 0o640, 0o755, 0o700, 0o444]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
@@ -618,7 +627,14 @@ class Workload:
                       link=4, rename=10, chmod=2, setxattr=5, removexattr=2,
                       truncate=7, write=25, falloc=6, open=3, close=3,
                       fsync=5),
+        "xattr": dict(create=3, mkdir=1, rmdir=1, unlink=1, symlink=1,
+                      link=1, rename=2, chmod=1, setxattr=60, removexattr=25,
+                      truncate=1, write=2, falloc=0, open=1, close=1,
+                      fsync=1),
     }
+
+    def xattr_names(self):
+        return XATTR_MANY_NAMES if self.mix == "xattr" else XATTR_NAMES
 
     def pick(self, seq):
         return seq[self.rnd.randrange(len(seq))] if seq else None
@@ -797,9 +813,10 @@ class Workload:
                 p = ""
             fl = r.choices([0, XATTR_CREATE, XATTR_REPLACE],
                            weights=[6, 2, 2])[0]
-            vlen = self.pick([0, 1, 7, 30, 100, 250])
-            return dict(op=op, p=p, name=self.pick(XATTR_NAMES), vseed=seed,
-                        vlen=vlen, fl=fl)
+            vlen = self.pick(XATTR_MANY_LENS if self.mix == "xattr"
+                             else XATTR_LENS)
+            return dict(op=op, p=p, name=self.pick(self.xattr_names()),
+                        vseed=seed, vlen=vlen, fl=fl)
         if op == "removexattr":
             p = self.existing(m, "fd")
             if m.kind(p) == "l":
@@ -809,7 +826,7 @@ class Workload:
             if names and r.random() < 0.8:
                 name = self.pick(names)
             else:
-                name = self.pick(XATTR_NAMES)
+                name = self.pick(self.xattr_names())
             return dict(op=op, p=p, name=name)
         raise AssertionError(op)
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@
 #include "nvfs.h"
 #include "pool.h"
 #include "super.h"
+#include "xattr.h"
+#include "xattr_tree.h"
 
 #include "unit.h"
 
@@ -133,6 +136,14 @@ static struct nvfs_ctx ctx(void)
 {
 	return (struct nvfs_ctx){ .uid = getuid(), .gid = getgid(),
 				  .umask = 022 };
+}
+
+/* The test process as a caller (for the calls that take a pointer). */
+static const struct nvfs_ctx *self(void)
+{
+	static struct nvfs_ctx c;
+	c = ctx();
+	return &c;
 }
 
 static uint64_t mkfile(struct nvfs *fs, uint64_t parent, const char *name)
@@ -391,7 +402,8 @@ UNIT_TEST(mount_creates_and_locks)
 	CHECK_EQ(BS, sv.f_bsize);
 	CHECK_GT(sv.f_blocks, 0);
 	CHECK_GT(sv.f_bfree, 0);
-	CHECK_UEQ(sv.f_bfree, sv.f_bavail);
+	/* Available: free blocks less the map nodes mapping them needs. */
+	CHECK_UEQ(sv.f_bfree - nvfs_map_overhead(sv.f_bfree), sv.f_bavail);
 	CHECK_EQ(NVMPFS_MAX_NAME, sv.f_namemax);
 
 	/* A second mount of the same pool is refused, with a clear message. */
@@ -1011,9 +1023,9 @@ UNIT_TEST(xattrs)
 	char buf[4096];
 	CHECK_EQ(0, nvfs_listxattr(fs, f, buf, sizeof(buf)));
 	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.a", "hello", 5, 0));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.b", "", 0, 0));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "trusted.t", "T", 1, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.a", "hello", 5, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.b", "", 0, 0));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "trusted.t", "T", 1, 0));
 	CHECK_EQ(5, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
 	CHECK_MEM("hello", buf, 5);
 	CHECK_EQ(5, nvfs_getxattr(fs, f, "user.a", NULL, 0));  /* size query */
@@ -1034,46 +1046,878 @@ UNIT_TEST(xattrs)
 		CHECK_EQ(3, seen);
 	}
 	/* CREATE / REPLACE. */
-	CHECK_EQ(-EEXIST, nvfs_setxattr(fs, f, "user.a", "x", 1, XATTR_CREATE));
-	CHECK_EQ(-ENODATA, nvfs_setxattr(fs, f, "user.zz", "x", 1,
+	CHECK_EQ(-EEXIST, nvfs_setxattr(fs, self(), f, "user.a", "x", 1, XATTR_CREATE));
+	CHECK_EQ(-ENODATA, nvfs_setxattr(fs, self(), f, "user.zz", "x", 1,
 					 XATTR_REPLACE));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.a", "bye", 3, XATTR_REPLACE));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.a", "bye", 3, XATTR_REPLACE));
 	CHECK_EQ(3, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
 	CHECK_MEM("bye", buf, 3);
-	CHECK_EQ(0, nvfs_setxattr(fs, f, "user.c", "c", 1, XATTR_CREATE));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.c", "c", 1, XATTR_CREATE));
 	/* Unknown namespaces, and remove. */
-	CHECK_EQ(-EOPNOTSUPP, nvfs_setxattr(fs, f, "bogus.a", "x", 1, 0));
-	CHECK_EQ(0, nvfs_removexattr(fs, f, "user.a"));
+	CHECK_EQ(-EOPNOTSUPP, nvfs_setxattr(fs, self(), f, "bogus.a", "x", 1, 0));
+	CHECK_EQ(0, nvfs_removexattr(fs, self(), f, "user.a"));
 	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.a", buf, sizeof(buf)));
-	CHECK_EQ(-ENODATA, nvfs_removexattr(fs, f, "user.a"));
+	CHECK_EQ(-ENODATA, nvfs_removexattr(fs, self(), f, "user.a"));
 	CHECK_EQ(1, nvfs_getxattr(fs, f, "user.c", buf, sizeof(buf)));
 
-	/* The one xattr block fills up: ENOSPC, the others unharmed. */
+	/* Many values of 1000 bytes: no longer one block's worth. */
 	static uint8_t big[1000];
 	memset(big, 0x5A, sizeof(big));
-	int rc = 0, stored = 0;
 	char name[32];
-	for (int i = 0; i < 20 && rc == 0; i++) {
+	for (int i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "user.big%d", i);
-		rc = nvfs_setxattr(fs, f, name, big, sizeof(big), 0);
-		stored += rc == 0;
+		CHECK_EQ(0, nvfs_setxattr(fs, self(), f, name, big, sizeof(big), 0));
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "user.big%d", i);
+		CHECK_EQ(sizeof(big), nvfs_getxattr(fs, f, name, buf, sizeof(buf)));
+		CHECK_MEM(big, buf, sizeof(big));
+	}
+	CHECK_EQ(1, nvfs_getxattr(fs, f, "user.c", buf, sizeof(buf)));
+	/* Values up to 64 KiB (XATTR_SIZE_MAX); E2BIG past it. */
+	static uint8_t huge[NVFS_XATTR_SIZE_MAX + 1];
+	CHECK_EQ(-E2BIG, nvfs_setxattr(fs, self(), f, "user.huge", huge,
+				       sizeof(huge), 0));
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.huge", buf, sizeof(buf)));
+	CHECK_EQ(0, nvfs_removexattr(fs, self(), f, "user.big0"));
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.big0", buf, sizeof(buf)));
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), f, "user.big0", big, sizeof(big), 0));
+	/* Xattrs of a directory. */
+	CHECK_EQ(0, nvfs_setxattr(fs, self(), ROOT, "user.dir", "d", 1, 0));
+	CHECK_EQ(1, nvfs_getxattr(fs, ROOT, "user.dir", buf, sizeof(buf)));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* The xattr store (lib/xattr_tree.h)                                  */
+
+static int set_xpattern(struct nvfs *fs, uint64_t ino, const char *name,
+			size_t len, unsigned seed, int flags)
+{
+	uint8_t *v = pattern(0, len, seed);
+	int rc = nvfs_setxattr(fs, self(), ino, name, v, len, flags);
+	free(v);
+	return rc;
+}
+
+/* Whether an attribute holds len bytes of pattern seed. */
+static bool xattr_is(struct nvfs *fs, uint64_t ino, const char *name,
+		     size_t len, unsigned seed)
+{
+	uint8_t *want = pattern(0, len, seed);
+	uint8_t *got = malloc(len + 1);
+	ssize_t n = nvfs_getxattr(fs, ino, name, got, len + 1);
+	bool ok = n == (ssize_t)len && memcmp(want, got, len) == 0;
+	if (!ok)
+		fprintf(stderr, "    %s: got %zd bytes%s, want %zu\n", name, n,
+			n == (ssize_t)len ? " that differ" : "", len);
+	free(want);
+	free(got);
+	return ok;
+}
+
+/* Blocks an inode holds (data, map nodes, xattr nodes and values). */
+static uint64_t held_blocks(struct nvfs *fs, uint64_t ino)
+{
+	return (uint64_t)getattr_(fs, ino).st_blocks / (BS / 512);
+}
+
+/* The root node of an inode's xattr tree, or NULL. */
+static const struct nvmpfs_xattr_node *xattr_root(struct nvfs *fs,
+						  uint64_t ino)
+{
+	uint64_t blk = inode_get(fs, ino)->xattr_block;
+	return blk ? pool_block(fs->pool, blk) : NULL;
+}
+
+/* Names in a listxattr answer. */
+static size_t count_names(struct nvfs *fs, uint64_t ino)
+{
+	ssize_t n = nvfs_listxattr(fs, ino, NULL, 0);
+	if (n <= 0)
+		return 0;
+	char *buf = malloc((size_t)n);
+	ssize_t got = nvfs_listxattr(fs, ino, buf, (size_t)n);
+	size_t names = 0;
+	for (ssize_t i = 0; i < got; i++)
+		names += buf[i] == '\0';
+	free(buf);
+	return got == n ? names : 0;
+}
+
+UNIT_TEST(xattr_store_values)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("xvalues"), 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	uint64_t start = free_blocks(fs);
+	static const size_t sizes[] = { 0, 1, 1023, 1024, 1025, 4095, 4096,
+					4097, 20000, 65535, 65536 };
+	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
+	char name[32];
+	uint64_t value_blocks = 0;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "user.v%zu", sizes[i]);
+		CHECK_EQ(0, set_xpattern(fs, f, name, sizes[i], (unsigned)i, 0));
+		if (sizes[i] > NVMPFS_XATTR_INLINE_MAX)
+			value_blocks += (sizes[i] + BS - 1) / BS;
+	}
+	static uint8_t buf[NVFS_XATTR_SIZE_MAX];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "user.v%zu", sizes[i]);
+		CHECK(xattr_is(fs, f, name, sizes[i], (unsigned)i));
+		CHECK_EQ((ssize_t)sizes[i], nvfs_getxattr(fs, f, name, NULL, 0));
+		if (sizes[i] > 1) /* (a size of 0 asks for the size) */
+			CHECK_EQ(-ERANGE, nvfs_getxattr(fs, f, name, buf,
+							sizes[i] - 1));
+	}
+	/* Every value block and node is the file's, and counted. */
+	CHECK_UGE(held_blocks(fs, f), value_blocks + 1);
+	CHECK_UEQ(start - held_blocks(fs, f), free_blocks(fs));
+	/* Replaces across the inline/external line; the rest unharmed. */
+	CHECK_EQ(0, set_xpattern(fs, f, "user.v1", 50000, 77, XATTR_REPLACE));
+	CHECK(xattr_is(fs, f, "user.v1", 50000, 77));
+	CHECK_EQ(0, set_xpattern(fs, f, "user.v65536", 3, 78, XATTR_REPLACE));
+	CHECK(xattr_is(fs, f, "user.v65536", 3, 78));
+	CHECK_EQ(0, set_xpattern(fs, f, "user.v1", 10, 79, 0));
+	CHECK(xattr_is(fs, f, "user.v1", 10, 79));
+	for (size_t i = 0; i < n; i++) {
+		if (sizes[i] == 1 || sizes[i] == 65536)
+			continue;
+		snprintf(name, sizeof(name), "user.v%zu", sizes[i]);
+		CHECK(xattr_is(fs, f, name, sizes[i], (unsigned)i));
+	}
+	CHECK_UEQ(start - held_blocks(fs, f), free_blocks(fs));
+	CHECK_EQ(n, count_names(fs, f));
+	/* Past XATTR_SIZE_MAX: E2BIG, nothing changed. */
+	CHECK_EQ(-E2BIG, set_xpattern(fs, f, "user.v1", 65537, 80, 0));
+	CHECK(xattr_is(fs, f, "user.v1", 10, 79));
+	/* All removed: nothing held any more. */
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "user.v%zu", sizes[i]);
+		CHECK_EQ(0, nvfs_removexattr(fs, self(), f, name));
+	}
+	CHECK(xattr_root(fs, f) == NULL);
+	CHECK_UEQ(0, held_blocks(fs, f));
+	CHECK_UEQ(start, free_blocks(fs));
+	CHECK_EQ(0, nvfs_listxattr(fs, f, NULL, 0));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
+}
+
+/* Attribute i of the many-attributes tests: length and pattern seed. */
+static size_t many_len(unsigned i)
+{
+	return i % 250 == 0 ? 5000 + i : i % 97;
+}
+
+UNIT_TEST(xattr_store_many)
+{
+	const char *path = tmp_pool("xmany");
+	struct nvfs *fs = mount_pool(path, 64 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	uint64_t start = free_blocks(fs);
+	enum { N = 5000 };
+	char name[32];
+	unsigned failed = 0;
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "user.x%04u", i);
+		failed += set_xpattern(fs, f, name, many_len(i), i, 0) != 0;
+	}
+	CHECK_EQ(0, failed);
+	const struct nvmpfs_xattr_node *root = xattr_root(fs, f);
+	REQUIRE(root != NULL);
+	CHECK_GE(root->level, 1); /* a tree, not one block */
+	failed = 0;
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "user.x%04u", i);
+		failed += !xattr_is(fs, f, name, many_len(i), i);
+	}
+	CHECK_EQ(0, failed);
+	CHECK_EQ(N, count_names(fs, f));
+	/* Every name once in the list. */
+	ssize_t len = nvfs_listxattr(fs, f, NULL, 0);
+	char *list = malloc((size_t)len);
+	REQUIRE_EQ(len, nvfs_listxattr(fs, f, list, (size_t)len));
+	static bool seen[N];
+	unsigned dups = 0, strangers = 0;
+	for (char *p = list; p < list + len; p += strlen(p) + 1) {
+		unsigned i;
+		if (sscanf(p, "user.x%4u", &i) != 1 || i >= N)
+			strangers++;
+		else if (seen[i])
+			dups++;
+		else
+			seen[i] = true;
+	}
+	free(list);
+	CHECK_EQ(0, dups);
+	CHECK_EQ(0, strangers);
+	/* Half removed. */
+	for (unsigned i = 0; i < N; i += 2) {
+		snprintf(name, sizeof(name), "user.x%04u", i);
+		failed += nvfs_removexattr(fs, self(), f, name) != 0;
+	}
+	CHECK_EQ(0, failed);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+	fs = mount_pool(path, 0, NULL);
+	uint8_t scratch[8];
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "user.x%04u", i);
+		if (i % 2)
+			failed += !xattr_is(fs, f, name, many_len(i), i);
+		else
+			failed += nvfs_getxattr(fs, f, name, scratch,
+						sizeof(scratch)) != -ENODATA;
+	}
+	CHECK_EQ(0, failed);
+	CHECK_EQ(N / 2, count_names(fs, f));
+	/* And the rest: the tree and every block are gone. */
+	for (unsigned i = 1; i < N; i += 2) {
+		snprintf(name, sizeof(name), "user.x%04u", i);
+		failed += nvfs_removexattr(fs, self(), f, name) != 0;
+	}
+	CHECK_EQ(0, failed);
+	CHECK(xattr_root(fs, f) == NULL);
+	CHECK_UEQ(0, held_blocks(fs, f));
+	CHECK_UEQ(start, free_blocks(fs));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+UNIT_TEST(xattr_store_deep)
+{
+	const char *path = tmp_pool("xdeep");
+	struct nvfs *fs = mount_pool(path, 64 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	uint64_t start = free_blocks(fs);
+	/* Long names: few records a leaf, more leaves than an index holds. */
+	enum { N = 12000 };
+	char name[128];
+	unsigned failed = 0;
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "user.%05u.%.*s", i, 90,
+			 "................................................"
+			 "..........................................");
+		failed += set_xpattern(fs, f, name, 16, i, 0) != 0;
+	}
+	CHECK_EQ(0, failed);
+	const struct nvmpfs_xattr_node *root = xattr_root(fs, f);
+	REQUIRE(root != NULL);
+	CHECK_EQ(2, root->level);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+	fs = mount_pool(path, 0, NULL);
+	CHECK_EQ(N, count_names(fs, f));
+	/* Removed in a scattered order: leaves, then index nodes, go. */
+	for (unsigned k = 0; k < N; k++) {
+		unsigned i = (unsigned)((k * 7919ull) % N);
+		snprintf(name, sizeof(name), "user.%05u.%.*s", i, 90,
+			 "................................................"
+			 "..........................................");
+		failed += !xattr_is(fs, f, name, 16, i);
+		failed += nvfs_removexattr(fs, self(), f, name) != 0;
+		if (k == N / 2) {
+			umount_fs(fs);
+			failed += run_check(path, false, NULL, NULL) != 0;
+			fs = mount_pool(path, 0, NULL);
+		}
+	}
+	CHECK_EQ(0, failed);
+	CHECK(xattr_root(fs, f) == NULL);
+	CHECK_UEQ(0, held_blocks(fs, f));
+	CHECK_UEQ(start, free_blocks(fs));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/* A file with many attributes, some large. */
+static uint64_t file_with_xattrs(struct nvfs *fs, const char *fname,
+				 unsigned small, unsigned large)
+{
+	uint64_t f = mkfile(fs, ROOT, fname);
+	char name[32];
+	for (unsigned i = 0; i < small; i++) {
+		snprintf(name, sizeof(name), "user.s%05u", i);
+		if (set_xpattern(fs, f, name, i % 64, i, 0))
+			FAIL("setxattr %s", name);
+	}
+	for (unsigned i = 0; i < large; i++) {
+		snprintf(name, sizeof(name), "trusted.l%03u", i);
+		if (set_xpattern(fs, f, name, NVFS_XATTR_SIZE_MAX - i, i, 0))
+			FAIL("setxattr %s", name);
+	}
+	return f;
+}
+
+UNIT_TEST(xattr_store_freed_with_inode)
+{
+	const char *path = tmp_pool("xfree");
+	struct nvfs *fs = mount_pool(path, 64 * MiB, NULL);
+	mkfile(fs, ROOT, "first"); /* the root's first block and map node */
+	uint64_t start = free_blocks(fs);
+	uint64_t f = file_with_xattrs(fs, "f", 3000, 30);
+	CHECK_UGE(start - free_blocks(fs), 30 * 16);
+	REQUIRE_EQ(0, nvfs_unlink(fs, ROOT, "f"));
+	nvfs_forget(fs, f, 1);
+	CHECK_EQ(-ENOENT, nvfs_getattr(fs, f, &(struct stat){ 0 }));
+	CHECK_UEQ(start, free_blocks(fs));
+	/* An orphan at a crash: the next mount frees its attributes too. */
+	uint64_t g = file_with_xattrs(fs, "g", 2000, 20);
+	REQUIRE_EQ(0, nvfs_open(fs, g, O_RDWR));
+	REQUIRE_EQ(0, nvfs_unlink(fs, ROOT, "g"));
+	abandon_fs(fs);
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK_UGE(rep.orphans_freed, 1);
+	CHECK_UEQ(start, free_blocks(fs));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/* Uses blocks of a file until exactly `left` blocks are free (or fewer). */
+static void leave_free(struct nvfs *fs, uint64_t fill, uint64_t left)
+{
+	static uint8_t block[BS];
+	uint64_t size = (uint64_t)getattr_(fs, fill).st_size;
+	while (free_blocks(fs) > left) {
+		if (nvfs_write(fs, fill, block, BS, size) != BS)
+			FAIL("cannot use the free space");
+		size += BS;
+	}
+}
+
+UNIT_TEST(xattr_store_enospc)
+{
+	const char *path = tmp_pool("xenospc");
+	struct nvfs *fs = mount_pool(path, 8 * MiB, NULL);
+	uint64_t f = file_with_xattrs(fs, "f", 300, 0);
+	uint64_t fill = mkfile(fs, ROOT, "fill");
+	leave_free(fs, fill, 15);
+	REQUIRE_EQ(15, free_blocks(fs));
+	/* 16 blocks of value do not fit in 15: ENOSPC, nothing changed. */
+	CHECK_EQ(-ENOSPC, set_xpattern(fs, f, "user.big", 65536, 1, 0));
+	CHECK_UEQ(15, free_blocks(fs));
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.big", NULL, 0));
+	CHECK_EQ(300, count_names(fs, f));
+	/* 8 blocks do, whatever splits come with them. */
+	CHECK_EQ(0, set_xpattern(fs, f, "user.half", 32768, 2, 0));
+	CHECK(xattr_is(fs, f, "user.half", 32768, 2));
+	/* Small ones until the pool is really full. */
+	char name[32];
+	int rc = 0;
+	unsigned added = 0;
+	for (unsigned i = 0; rc == 0 && i < 100000; i++) {
+		snprintf(name, sizeof(name), "user.more%05u", i);
+		rc = set_xpattern(fs, f, name, 200, i, 0);
+		added += rc == 0;
 	}
 	CHECK_EQ(-ENOSPC, rc);
-	CHECK_GE(stored, 3);
-	CHECK_LE(stored, 4);
-	snprintf(name, sizeof(name), "user.big%d", stored - 1);
-	CHECK_EQ(sizeof(big), nvfs_getxattr(fs, f, name, buf, sizeof(buf)));
-	CHECK_MEM(big, buf, sizeof(big));
-	snprintf(name, sizeof(name), "user.big%d", stored);
-	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, name, buf, sizeof(buf)));
-	CHECK_EQ(1, nvfs_getxattr(fs, f, "user.c", buf, sizeof(buf)));
-	CHECK_EQ(-E2BIG, nvfs_setxattr(fs, f, "user.huge", buf, 5000, 0));
-	/* After removing one, it fits again. */
-	CHECK_EQ(0, nvfs_removexattr(fs, f, "user.big0"));
-	CHECK_EQ(0, nvfs_setxattr(fs, f, name, big, sizeof(big), 0));
-	/* Xattrs of a directory. */
-	CHECK_EQ(0, nvfs_setxattr(fs, ROOT, "user.dir", "d", 1, 0));
-	CHECK_EQ(1, nvfs_getxattr(fs, ROOT, "user.dir", buf, sizeof(buf)));
+	CHECK_GT(added, 20);
+	/* A split needs at most two blocks a level and a new root. */
+	CHECK_ULE(free_blocks(fs), 2 * (NVMPFS_XATTR_MAX_LEVEL + 1) + 1);
+	unsigned failed = 0;
+	for (unsigned i = 0; i < added; i++) {
+		snprintf(name, sizeof(name), "user.more%05u", i);
+		failed += !xattr_is(fs, f, name, 200, i);
+	}
+	CHECK_EQ(0, failed);
+	CHECK_EQ(300 + 1 + added, count_names(fs, f));
+	/* Space back: it works again. */
+	struct stat a = { .st_size = 0 }, st;
+	REQUIRE_EQ(0, nvfs_setattr(fs, fill, &a, NVFS_SET_SIZE, &st));
+	CHECK_EQ(0, set_xpattern(fs, f, "user.big", 65536, 1, 0));
+	CHECK(xattr_is(fs, f, "user.big", 65536, 1));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/* Names held by the leaf in block blk. */
+static unsigned leaf_names(struct nvfs *fs, uint64_t blk, char names[][64],
+			   unsigned max)
+{
+	const struct nvmpfs_xattr_node *leaf = pool_block(fs->pool, blk);
+	size_t pos = 0;
+	bool damaged;
+	const struct nvmpfs_xattr_rec *rec;
+	unsigned n = 0;
+	while (n < max && (rec = xleaf_next(leaf, &pos, &damaged)))
+		snprintf(names[n++], 64, "%.*s", (int)rec->name_len, rec->name);
+	return n;
+}
+
+UNIT_TEST(xattr_store_fsck_repair)
+{
+	const char *path = tmp_pool("xfsck");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	/* g comes first: its data block is claimed before f's attributes. */
+	uint64_t g = mkfile(fs, ROOT, "g");
+	write_pattern(fs, g, 0, BS, 5);
+	uint64_t f = file_with_xattrs(fs, "f", 600, 0);
+	REQUIRE_EQ(0, set_xpattern(fs, f, "user.ext", 10000, 9, 0));
+	const struct nvmpfs_xattr_node *root = xattr_root(fs, f);
+	REQUIRE(root != NULL);
+	REQUIRE_EQ(1, root->level);
+	REQUIRE_GE(root->count, 3);
+	const struct nvmpfs_xattr_entry *e = xnode_entries(root);
+	/* Damage 3 (below) is in user.ext's leaf; 1 and 2 in others. */
+	struct nvmpfs_xattr_rec *ext;
+	struct xpath xp;
+	size_t ext_off;
+	REQUIRE_EQ(0, xtree_find(fs, inode_get(fs, f), "user.ext", &ext, &xp,
+				 &ext_off));
+	uint64_t ext_ptr_off = pool_off(fs->pool, xrec_payload(ext));
+	uint64_t g_block = bmap_lookup(fs, inode_get(fs, g), 0, NULL);
+	unsigned first = 0, last = root->count - 1;
+	if (e[first].child == xp.step[0].blk)
+		first++;
+	if (e[last].child == xp.step[0].blk)
+		last--;
+	REQUIRE(first < last);
+	/* Damage 1: the hash of the first record of a leaf. */
+	uint64_t leaf1 = e[first].child;
+	char lost1[1][64];
+	REQUIRE_EQ(1, leaf_names(fs, leaf1, lost1, 1));
+	uint64_t hash_off = leaf1 * BS + sizeof(struct nvmpfs_xattr_node);
+	/* Damage 2: another leaf loses its magic. */
+	uint64_t leaf2 = e[last].child;
+	static char lost2[NVMPFS_XATTR_ROOM / XREC_HEADER][64];
+	unsigned nlost2 = leaf_names(fs, leaf2, lost2,
+				     NVMPFS_XATTR_ROOM / XREC_HEADER);
+	/* Damage 3: user.ext's first value block is g's data block. */
+	umount_fs(fs);
+
+	uint64_t hash;
+	pool_file_read(path, hash_off, &hash, 8);
+	hash ^= 1;
+	pool_file_write(path, hash_off, &hash, 8);
+	uint32_t zero = 0;
+	pool_file_write(path, leaf2 * BS, &zero, 4);
+	pool_file_write(path, ext_ptr_off, &g_block, 8);
+
+	char *text;
+	CHECK_GE(run_check(path, false, &text, NULL), 3);
+	CHECK_CONTAINS(text, "does not match its name");
+	CHECK_CONTAINS(text, "is damaged");
+	CHECK_CONTAINS(text, "claimed twice");
+	CHECK_GE(run_check(path, true, &text, NULL), 3);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+
+	fs = mount_pool(path, 0, NULL);
+	uint8_t scratch[8];
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, lost1[0], scratch, sizeof(scratch)));
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, "user.ext", NULL, 0));
+	for (unsigned i = 0; i < nlost2; i++)
+		CHECK_EQ(-ENODATA, nvfs_getxattr(fs, f, lost2[i], NULL, 0));
+	CHECK(read_matches(fs, g, 0, BS, 5));
+	/* Everything the damage did not reach is there. */
+	char name[32];
+	unsigned intact = 0;
+	for (unsigned i = 0; i < 600; i++) {
+		snprintf(name, sizeof(name), "user.s%05u", i);
+		intact += nvfs_getxattr(fs, f, name, NULL, 0) >= 0 &&
+			  xattr_is(fs, f, name, i % 64, i);
+	}
+	CHECK_EQ(600 - 1 - nlost2, intact);
+	CHECK_EQ(intact, count_names(fs, f));
+	/* The tree takes changes again. */
+	CHECK_EQ(0, set_xpattern(fs, f, "user.ext", 10000, 10, 0));
+	CHECK(xattr_is(fs, f, "user.ext", 10000, 10));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/* ---- crash points ---- */
+
+enum { CP_OLD = 150, CP_OPS = 60, CP_NAMES = CP_OLD + CP_OPS };
+
+/* What the attributes are: length (-1: absent) and seed per name. */
+struct xstate {
+	int len[CP_NAMES];
+	unsigned seed[CP_NAMES];
+};
+
+static void cp_name(unsigned idx, char *buf, size_t size)
+{
+	if (idx < CP_OLD)
+		snprintf(buf, size, "user.k%03u", idx);
+	else
+		snprintf(buf, size, "user.n%03u", idx - CP_OLD);
+}
+
+static void cp_initial(struct xstate *s)
+{
+	for (unsigned i = 0; i < CP_NAMES; i++)
+		s->len[i] = -1;
+	for (unsigned i = 0; i < CP_OLD; i++) {
+		s->len[i] = i % 20 == 0 ? 6000 + (int)i : (int)(i * 13 % 300);
+		s->seed[i] = i;
+	}
+}
+
+/*
+ * Operation j of the workload: inserts (small and large), replaces across
+ * the inline/external line, removes.  Applied to the state s.
+ */
+static void cp_op(unsigned j, struct xstate *s, unsigned *idx)
+{
+	switch (j % 4) {
+	case 0:
+		*idx = CP_OLD + j;
+		s->len[*idx] = (int)(j * 37 % 900);
+		break;
+	case 1:
+		*idx = j * 7 % 75;
+		s->len[*idx] = j % 8 == 1 ? 9000 : 40 + (int)j;
+		break;
+	case 2:
+		*idx = 75 + j * 5 % 75;
+		s->len[*idx] = -1;
+		break;
+	default:
+		*idx = CP_OLD + j;
+		s->len[*idx] = 20000 + (int)j;
+	}
+	s->seed[*idx] = 1000 + j;
+}
+
+static int cp_apply(struct nvfs *fs, uint64_t f, const struct xstate *s,
+		    unsigned idx)
+{
+	char name[32];
+	cp_name(idx, name, sizeof(name));
+	if (s->len[idx] < 0)
+		return nvfs_removexattr(fs, self(), f, name);
+	return set_xpattern(fs, f, name, (size_t)s->len[idx], s->seed[idx], 0);
+}
+
+/* The workload, from the initial state; returns the drains it ended at. */
+static uint64_t cp_workload(struct nvfs *fs, uint64_t f)
+{
+	struct xstate s;
+	cp_initial(&s);
+	for (unsigned j = 0; j < CP_OPS; j++) {
+		unsigned idx;
+		cp_op(j, &s, &idx);
+		if (cp_apply(fs, f, &s, idx))
+			return 0;
+	}
+	return fs->pool->drains;
+}
+
+/* Whether the file's attributes are those of state s. */
+static bool cp_matches(struct nvfs *fs, uint64_t f, const struct xstate *s)
+{
+	char name[32];
+	static uint8_t buf[NVFS_XATTR_SIZE_MAX];
+	size_t present = 0;
+	for (unsigned i = 0; i < CP_NAMES; i++) {
+		cp_name(i, name, sizeof(name));
+		ssize_t n = nvfs_getxattr(fs, f, name, buf, sizeof(buf));
+		if (s->len[i] < 0) {
+			if (n != -ENODATA)
+				return false;
+			continue;
+		}
+		present++;
+		uint8_t *want = pattern(0, (size_t)s->len[i], s->seed[i]);
+		bool same = n == s->len[i] && memcmp(want, buf, (size_t)n) == 0;
+		free(want);
+		if (!same)
+			return false;
+	}
+	return count_names(fs, f) == present;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	static uint8_t buf[1 << 20];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT |
+						  O_TRUNC, 0600);
+	ssize_t n;
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	if (in < 0 || out < 0)
+		FAIL("copy of %s to %s failed", from, to);
+	close(in);
+	close(out);
+}
+
+/* Runs the workload in a child that the power-failure simulation kills. */
+static void cp_crash_child(const char *path, uint64_t f, uint64_t at)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* The simulation says where it crashed: not needed here. */
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(4);
+		char v[32];
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)at);
+		setenv("NVMPFS_CRASH_AT", v, 1);
+		setenv("NVMPFS_CRASH_SEED", v, 1);
+		struct nvfs *fs;
+		struct nvfs_mount_opts o = { 0 };
+		char err[256];
+		if (nvfs_mount(path, &o, &fs, NULL, err, sizeof(err)))
+			_exit(3);
+		fs->log = NULL;
+		cp_workload(fs, f);
+		_exit(0); /* past the last drain: no crash */
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+		FAIL("the child could not mount %s", path);
+}
+
+UNIT_TEST(xattr_store_crash_points)
+{
+	const char *base = tmp_pool("xcpbase"), *work = tmp_pool("xcpwork");
+	struct nvfs *fs = mount_pool(base, 8 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	struct xstate states[CP_OPS + 1];
+	cp_initial(&states[0]);
+	for (unsigned i = 0; i < CP_OLD; i++)
+		REQUIRE_EQ(0, cp_apply(fs, f, &states[0], i));
+	umount_fs(fs);
+	for (unsigned j = 0; j < CP_OPS; j++) {
+		unsigned idx;
+		states[j + 1] = states[j];
+		cp_op(j, &states[j + 1], &idx);
+	}
+	/* A run without a crash: the drains it takes, and the end state. */
+	copy_file(base, work);
+	fs = mount_pool(work, 0, NULL);
+	uint64_t first = fs->pool->drains + 1, last = cp_workload(fs, f);
+	REQUIRE_GT(last, first);
+	CHECK(cp_matches(fs, f, &states[CP_OPS]));
+	umount_fs(fs);
+	/* About 120 crash points spread over the whole run. */
+	uint64_t step = (last - first) / 120 + 1;
+	unsigned bad_state = 0, bad_check = 0, points = 0;
+	for (uint64_t at = first; at <= last; at += step) {
+		copy_file(base, work);
+		cp_crash_child(work, f, at);
+		fs = mount_pool(work, 0, NULL);
+		bool found = false;
+		for (int j = CP_OPS; j >= 0 && !found; j--)
+			found = cp_matches(fs, f, &states[j]);
+		if (!found)
+			fprintf(stderr, "    crash at drain %llu: the attributes "
+				"are no state of the workload\n",
+				(unsigned long long)at);
+		bad_state += !found;
+		umount_fs(fs);
+		bad_check += run_check(work, false, NULL, NULL) != 0;
+		points++;
+	}
+	/* Every drain of a short run; at least 60 points of a long one. */
+	CHECK_GE(points, last - first + 1 < 60 ? last - first + 1 : 60);
+	CHECK_EQ(0, bad_state);
+	CHECK_EQ(0, bad_check);
+}
+
+/* Messages about damage the test made on purpose. */
+static void quiet_log(const char *msg)
+{
+	(void)msg;
+}
+
+/* Blocks of an inode's xattr tree (for the damage test). */
+struct block_list {
+	uint64_t blk[512];
+	unsigned n;
+};
+
+static bool note_block(void *arg, uint64_t blk)
+{
+	struct block_list *l = arg;
+	if (l->n < sizeof(l->blk) / sizeof(l->blk[0]))
+		l->blk[l->n++] = blk;
+	return true;
+}
+
+/* Uses a damaged tree: must not crash; what fails, fails cleanly. */
+static void exercise_damaged(struct nvfs *fs, uint64_t f)
+{
+	static char list[1 << 16];
+	static uint8_t buf[NVFS_XATTR_SIZE_MAX];
+	ssize_t n = nvfs_listxattr(fs, f, list, sizeof(list));
+	for (ssize_t i = 0; i > -1 && i < n; i += (ssize_t)strlen(list + i) + 1)
+		nvfs_getxattr(fs, f, list + i, buf, sizeof(buf));
+	char name[32];
+	for (unsigned i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "user.s%05u", i * 7);
+		set_xpattern(fs, f, name, i * 300 % 5000, i, 0);
+		snprintf(name, sizeof(name), "user.new%02u", i);
+		set_xpattern(fs, f, name, i * 41 % 700, i, 0);
+		snprintf(name, sizeof(name), "user.s%05u", i * 5 + 1);
+		nvfs_removexattr(fs, self(), f, name);
+	}
+	nvfs_unlink(fs, ROOT, "f");
+	nvfs_forget(fs, f, 1);
+}
+
+UNIT_TEST(xattr_store_damage_survived)
+{
+	const char *base = tmp_pool("xdmgbase"), *work = tmp_pool("xdmgwork");
+	struct nvfs *fs = mount_pool(base, 8 * MiB, NULL);
+	uint64_t g = mkfile(fs, ROOT, "g");
+	write_pattern(fs, g, 0, 3 * BS, 6);
+	uint64_t f = file_with_xattrs(fs, "f", 300, 2);
+	REQUIRE_EQ(0, set_xpattern(fs, f, "user.mid", 3000, 3, 0));
+	struct block_list blocks = { .n = 0 };
+	xattr_walk_blocks(fs, inode_get(fs, f), note_block, &blocks);
+	REQUIRE_GT(blocks.n, 35);
+	umount_fs(fs);
+	unsigned bad = 0;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	for (unsigned round = 0; round < 150; round++) {
+		copy_file(base, work);
+		/* A few bytes of the tree: headers and records mostly. */
+		for (unsigned k = 0; k <= round % 4; k++) {
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			uint64_t blk = blocks.blk[(rng >> 33) % blocks.n];
+			uint64_t off = (rng >> 20) % (round % 3 ? 256 : BS);
+			uint8_t byte = (uint8_t)(rng >> 56);
+			pool_file_write(work, blk * BS + off, &byte, 1);
+		}
+		fs = mount_pool(work, 0, NULL);
+		fs->log = quiet_log;
+		exercise_damaged(fs, f);
+		umount_fs(fs);
+		char *text;
+		run_check(work, true, &text, NULL);
+		int64_t left = run_check(work, false, NULL, NULL);
+		fs = mount_pool(work, 0, NULL);
+		umount_fs(fs);
+		int64_t after_mount = run_check(work, false, NULL, NULL);
+		if (left || after_mount)
+			fprintf(stderr, "    round %u: %lld problems after the "
+				"repair, %lld after a mount\n", round,
+				(long long)left, (long long)after_mount);
+		bad += left != 0 || after_mount != 0;
+	}
+	CHECK_EQ(0, bad);
+}
+
+/* ------------------------------------------------------------------ */
+/* Set-ID bits (lib/setid.c)                                           */
+
+/* A made-up caller for the set-ID rules: its groups and CAP_FSETID. */
+struct fake_caller {
+	gid_t groups[4];
+	int ngroups;
+	bool fsetid;
+};
+
+static bool fake_in_group(const struct nvfs_ctx *c, gid_t gid)
+{
+	const struct fake_caller *fc = c->caller;
+	for (int i = 0; i < fc->ngroups; i++)
+		if (fc->groups[i] == gid)
+			return true;
+	return false;
+}
+
+static bool fake_has_fsetid(const struct nvfs_ctx *c)
+{
+	return ((const struct fake_caller *)c->caller)->fsetid;
+}
+
+/* uid and gid 1000, in group 4321 when member, CAP_FSETID when fsetid. */
+static struct nvfs_ctx fake_ctx(bool member, bool fsetid)
+{
+	static struct fake_caller callers[2][2];
+	struct fake_caller *fc = &callers[member][fsetid];
+	*fc = (struct fake_caller){ .groups = { 4321 }, .ngroups = member,
+				    .fsetid = fsetid };
+	return (struct nvfs_ctx){ .uid = 1000, .gid = 1000, .umask = 022,
+				  .in_group = fake_in_group,
+				  .has_fsetid = fake_has_fsetid, .caller = fc };
+}
+
+/* Mode of a fresh file of mode `mode`, group 4321, after a kill_priv. */
+static uint32_t mode_after(struct nvfs *fs, uint64_t f, uint32_t mode,
+			   const struct nvfs_ctx *c, enum nvfs_change why)
+{
+	struct stat a = { .st_mode = mode, .st_gid = 4321 }, st;
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE | NVFS_SET_GID, &st));
+	uint32_t dropped = 0;
+	REQUIRE_EQ(0, nvfs_kill_priv(fs, f, c, why, &dropped));
+	uint32_t now = getattr_(fs, f).st_mode & 07777;
+	CHECK_EQ(mode & ~dropped, now);
+	return now;
+}
+
+UNIT_TEST(setid_rules)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("setid"), 16 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	struct nvfs_ctx outsider = fake_ctx(false, false);
+	/* Data: set-user-ID always, set-group-ID for an outsider. */
+	CHECK_EQ(0666, mode_after(fs, f, 06666, &outsider, NVFS_CHANGE_DATA));
+	CHECK_EQ(0676, mode_after(fs, f, 02676, &outsider, NVFS_CHANGE_DATA));
+	struct nvfs_ctx member = fake_ctx(true, false);
+	CHECK_EQ(02666, mode_after(fs, f, 06666, &member, NVFS_CHANGE_DATA));
+	CHECK_EQ(0676, mode_after(fs, f, 02676, &member, NVFS_CHANGE_DATA));
+	/* CAP_FSETID keeps both, even for an outsider. */
+	struct nvfs_ctx capable = fake_ctx(false, true);
+	CHECK_EQ(06676, mode_after(fs, f, 06676, &capable, NVFS_CHANGE_DATA));
+	/* Owner: set-user-ID whoever asks; set-group-ID by the same rule. */
+	CHECK_EQ(02745, mode_after(fs, f, 06745, &capable, NVFS_CHANGE_OWNER));
+	CHECK_EQ(0755, mode_after(fs, f, 06755, &capable, NVFS_CHANGE_OWNER));
+	CHECK_EQ(0644, mode_after(fs, f, 02644, &outsider, NVFS_CHANGE_OWNER));
+	CHECK_EQ(02644, mode_after(fs, f, 02644, &member, NVFS_CHANGE_OWNER));
+	/* The primary group counts as membership. */
+	struct nvfs_ctx primary = fake_ctx(false, false);
+	primary.gid = 4321;
+	CHECK_EQ(02666, mode_after(fs, f, 02666, &primary, NVFS_CHANGE_DATA));
+	/* No callbacks: only uid 0 holds CAP_FSETID. */
+	struct nvfs_ctx plain = { .uid = 1000, .gid = 1000 };
+	CHECK_EQ(0666, mode_after(fs, f, 02666, &plain, NVFS_CHANGE_DATA));
+	struct nvfs_ctx root = { .uid = 0, .gid = 0 };
+	CHECK_EQ(02666, mode_after(fs, f, 02666, &root, NVFS_CHANGE_DATA));
+	/* Directories keep theirs on a chown. */
+	uint64_t d = mkdir_(fs, ROOT, "d");
+	CHECK_EQ(02775, mode_after(fs, d, 02775, &outsider, NVFS_CHANGE_OWNER));
+
+	/* An access ACL set or removed by an outsider costs set-group-ID. */
+	nvfs_enable_acls(fs);
+	static const uint8_t acl[] = {
+		2, 0, 0, 0,
+		0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,  /* user:: rw- */
+		0x02, 0, 4, 0, 0xd0, 0x07, 0, 0,        /* user:2000 r-- */
+		0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  /* group:: r-- */
+		0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  /* mask r-- */
+		0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,  /* other r-- */
+	};
+	struct stat a = { .st_mode = 02664, .st_gid = 4321 }, st;
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE | NVFS_SET_GID, &st));
+	CHECK_EQ(0, nvfs_setxattr(fs, &member, f, "system.posix_acl_access",
+				  acl, sizeof(acl), 0));
+	CHECK_EQ(02644, getattr_(fs, f).st_mode & 07777);
+	CHECK_EQ(0, nvfs_setxattr(fs, &outsider, f, "system.posix_acl_access",
+				  acl, sizeof(acl), 0));
+	CHECK_EQ(0644, getattr_(fs, f).st_mode & 07777);
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE, &st));
+	CHECK_EQ(0, nvfs_removexattr(fs, &outsider, f, "system.posix_acl_access"));
+	CHECK_EQ(0664, getattr_(fs, f).st_mode & 07777);
+
+	/* security.capability goes with a change of data, even by root. */
+	uint64_t g = mkfile(fs, ROOT, "g");
+	REQUIRE_EQ(0, nvfs_setxattr(fs, &root, g, "security.capability",
+				    "\1\0\0\2", 4, 0));
+	REQUIRE_EQ(0, nvfs_setxattr(fs, &root, g, "user.keep", "k", 1, 0));
+	CHECK_EQ(0, nvfs_kill_priv(fs, g, &root, NVFS_CHANGE_DATA, NULL));
+	char buf[16];
+	CHECK_EQ(-ENODATA, nvfs_getxattr(fs, g, "security.capability", buf,
+					 sizeof(buf)));
+	CHECK_EQ(1, nvfs_getxattr(fs, g, "user.keep", buf, sizeof(buf)));
 	umount_fs(fs);
 	CHECK_EQ(0, run_check(pool_paths[0], false, NULL, NULL));
 }
@@ -1138,7 +1982,7 @@ UNIT_TEST(persistence_remount)
 	write_pattern(fs, f, 5 * MiB, 10, 8);
 	REQUIRE_EQ(0, nvfs_symlink(fs, &c, ROOT, "sym", "dir/data", &st));
 	uint64_t s = st.st_ino;
-	REQUIRE_EQ(0, nvfs_setxattr(fs, f, "user.k", "v1", 2, 0));
+	REQUIRE_EQ(0, nvfs_setxattr(fs, self(), f, "user.k", "v1", 2, 0));
 	REQUIRE_EQ(0, nvfs_link(fs, f, ROOT, "hard", &st));
 	struct stat a = { .st_mode = 0600 };
 	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_MODE, &st));
@@ -1385,7 +2229,7 @@ static void populate_for_check(struct nvfs *fs)
 	write_pattern(fs, g, 3 * MiB, 5000, 11);
 	REQUIRE_EQ(0, nvfs_symlink(fs, &c, e, "s", "../f", &st));
 	REQUIRE_EQ(0, nvfs_link(fs, f, ROOT, "f2", &st));
-	REQUIRE_EQ(0, nvfs_setxattr(fs, g, "user.x", "y", 1, 0));
+	REQUIRE_EQ(0, nvfs_setxattr(fs, self(), g, "user.x", "y", 1, 0));
 	REQUIRE_EQ(0, nvfs_mknod(fs, &c, ROOT, "fifo", S_IFIFO | 0600, 0, &st));
 }
 
