@@ -139,6 +139,7 @@ static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
 		.verify_failures = st.verify_failures,
 		.sync_ns = st.sync_ns,
 		.syncs = st.syncs,
+		.background_drains = st.background_drains,
 		.hot_extents = st.hot_extents,
 		.pool_mode = pool_mode_code(nvfs_pool_mode(fs)),
 	};

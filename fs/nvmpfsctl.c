@@ -97,7 +97,9 @@ static int cmd_stats(const char *mnt)
 	static const char *const modes[] = { "pmem", "pmem-forced", "msync" };
 	const char *mode = s.pool_mode < 3 ? modes[s.pool_mode] : "unknown";
 	const struct field f[] = {
-		{ "drains", s.drains }, { "commits", s.commits },
+		{ "drains", s.drains },
+		{ "background_drains", s.background_drains },
+		{ "commits", s.commits },
 		{ "writes", s.writes }, { "bytes_written", s.bytes_written },
 		{ "fsyncs", s.fsyncs }, { "sync_points", s.sync_points },
 		{ "sync_drains", s.sync_drains },

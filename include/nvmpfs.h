@@ -105,7 +105,7 @@ struct nvmpfs_ioc_stats {
 	uint64_t hot_extents;     /* extents marked in the write-intent map */
 	uint32_t pool_mode;       /* NVMPFS_POOL_MODE_* */
 	uint32_t reserved0;
-	uint64_t reserved[1];
+	uint64_t background_drains; /* drains of the daemon's own thread */
 };
 
 /* How a mounted pool persists (nvmpfs_ioc_stats.pool_mode). */

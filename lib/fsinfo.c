@@ -74,6 +74,7 @@ void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st)
 {
 	const struct nvfs_stats *s = &fs->stats;
 #define LOAD(f) st->f = __atomic_load_n(&s->f, __ATOMIC_RELAXED)
+	LOAD(background_drains);
 	LOAD(writes);
 	LOAD(bytes_written);
 	LOAD(fsyncs);

@@ -143,8 +143,8 @@ void intent_cool(struct nvfs *fs)
 		cleared = true;
 	}
 	pthread_mutex_unlock(&in->mu);
-	if (cleared)
-		pool_drain(fs->pool);
+	if (cleared && pool_drain(fs->pool) == 0)
+		STAT_ADD(fs, background_drains, 1);
 }
 
 uint64_t intent_hot_extents(struct nvfs *fs)

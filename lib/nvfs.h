@@ -192,6 +192,7 @@ int nvfs_syncfs(struct nvfs *fs);
 /* Counters for nvmpfsctl and tests. */
 struct nvfs_stats {
 	uint64_t drains;          /* persist points that persisted something */
+	uint64_t background_drains; /* of them, the background thread's */
 	uint64_t syncs;           /* fdatasyncs of the pool file (msync mode) */
 	uint64_t hot_extents;     /* write-intent extents marked now */
 	uint64_t commits;         /* metadata transactions */

@@ -75,7 +75,13 @@ static void drain_queue(struct nvfs *fs)
 	while (r->n) {
 		uint64_t ino = r->queue[0];
 		pthread_mutex_unlock(&r->mu);
+		uint64_t before = __atomic_load_n(&fs->pool->drains,
+						  __ATOMIC_RELAXED);
 		free_if_dead(fs, ino);
+		/* This thread's drains (others' may count in: an estimate). */
+		STAT_ADD(fs, background_drains,
+			 __atomic_load_n(&fs->pool->drains, __ATOMIC_RELAXED) -
+			 before);
 		pthread_mutex_lock(&r->mu);
 		r->queue[0] = r->queue[--r->n];
 	}
