@@ -5,12 +5,21 @@
  * is in place.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "deadmount.h"
+#include "mounttab.h"
 #include "options.h"
 #include "ops.h"
+#include "poolwait.h"
+#include "remount.h"
 
 static void usage(void)
 {
@@ -47,15 +56,41 @@ static void report_recovery(const char *pool, const struct nvfs_mount_report *r)
 			(unsigned long long)r->truncates_finished);
 }
 
+/*
+ * The mount's source: the pool's absolute path, so that the mount table
+ * names it whatever the folder of the caller (the checks of deadmount.c,
+ * poolwait.c and remount.c look for it there), with commas and
+ * backslashes escaped for libfuse's option parser.
+ */
+static char *fsname_of(const char *pool)
+{
+	char *abs = realpath(pool, NULL);
+	const char *p = abs ? abs : pool;
+	char *out = malloc(2 * strlen(p) + 1), *w = out;
+	for (; out && *p; p++) {
+		if (*p == ',' || *p == '\\')
+			*w++ = '\\';
+		*w++ = *p;
+	}
+	if (out)
+		*w = '\0';
+	free(abs);
+	return out;
+}
+
 static struct fuse_session *start_session(const struct daemon_opts *o,
 					  const char *pool, struct nvfs *fs)
 {
 	char *opts = NULL;
-	if (asprintf(&opts, "default_permissions,subtype=nvmpfs%s%s%s%s",
-		     o->fsname_given ? "" : ",fsname=",
-		     o->fsname_given ? "" : pool,
-		     o->kernel_opts ? "," : "",
-		     o->kernel_opts ? o->kernel_opts : "") < 0)
+	char *fsname = o->fsname_given ? NULL : fsname_of(pool);
+	if (!o->fsname_given && !fsname)
+		return NULL;
+	int n = asprintf(&opts, "default_permissions,subtype=nvmpfs%s%s%s%s",
+			 fsname ? ",fsname=" : "", fsname ? fsname : "",
+			 o->kernel_opts ? "," : "",
+			 o->kernel_opts ? o->kernel_opts : "");
+	free(fsname);
+	if (n < 0)
 		return NULL;
 	char *argv[] = { "nvmpfs", "-o", opts, o->debug ? "-d" : NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
@@ -80,13 +115,47 @@ static int serve(struct fuse_session *se, const struct daemon_opts *o)
 	return rc;
 }
 
-static int run(const struct daemon_opts *o, const char *pool)
+/* Tries the mount again until the lock is free or the time is up. */
+static int retry_while_busy(const char *pool, const struct nvfs_mount_opts *mo,
+			    struct nvfs **fs, struct nvfs_mount_report *report,
+			    char *err, size_t errlen)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	int rc;
+	do {
+		usleep(20 * 1000);
+		rc = nvfs_mount(pool, mo, fs, report, err, errlen);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (rc == -EBUSY && now.tv_sec - start.tv_sec < POOL_WAIT_SECONDS);
+	if (rc == -EBUSY)
+		snprintf(err, errlen, "%s: the previous nvmpfs of this pool has "
+			 "not let go of it after %d s; pool is in use", pool,
+			 POOL_WAIT_SECONDS);
+	return rc;
+}
+
+static void explain_busy(const char *pool)
+{
+	struct mount_entry e;
+	if (mounttab_find_pool(pool, &e)) {
+		fprintf(stderr, "nvmpfs: %s is mounted on %s\n", pool, e.target);
+		mount_entry_free(&e);
+	}
+}
+
+/*
+ * Opens (and recovers) the pool.  An unmount returns before its daemon has
+ * let go of the pool: a mount right after it waits for that daemon.
+ */
+static struct nvfs *open_pool(const struct daemon_opts *o, const char *pool)
 {
 	struct nvfs_mount_opts mo = {
 		.read_only = o->read_only,
 		.create = true,
 		.create_size = o->size ? o->size : NVMPFS_DEFAULT_POOL_SIZE,
 		.atime_mode = o->atime_mode,
+		.no_diratime = o->no_diratime,
 		.no_csum = o->no_csum,
 		.no_verify = o->no_verify,
 		.no_acl = o->no_acl,
@@ -94,11 +163,47 @@ static int run(const struct daemon_opts *o, const char *pool)
 	struct nvfs *fs;
 	struct nvfs_mount_report report;
 	char err[512];
-	if (nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err)) < 0) {
+	int rc = nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err));
+	if (rc == -EBUSY && pool_held_by_exiting_daemon(pool)) {
+		fprintf(stderr, "nvmpfs: waiting for the previous nvmpfs of %s "
+			"to exit\n", pool);
+		rc = retry_while_busy(pool, &mo, &fs, &report, err, sizeof(err));
+	} else if (rc == -EBUSY) {
+		/* The holder may have let go since: once more, then it is in use. */
+		rc = nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err));
+	}
+	if (rc < 0) {
 		fprintf(stderr, "nvmpfs: %s\n", err);
-		return 2;
+		if (rc == -EBUSY)
+			explain_busy(pool);
+		return NULL;
 	}
 	report_recovery(pool, &report);
+	return fs;
+}
+
+/*
+ * nosymfollow is a flag of the mount that libfuse cannot pass: it is set
+ * once the mount is in place (before the daemon serves: no request of the
+ * file system is needed for it).
+ */
+static int apply_nosymfollow(const char *mnt)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOSYMFOLLOW };
+	if (mount_setattr(AT_FDCWD, mnt, 0, &attr, sizeof(attr)) == 0)
+		return 0;
+	fprintf(stderr, "nvmpfs: %s: cannot set nosymfollow on the mount: %s\n",
+		mnt, strerror(errno));
+	return -1;
+}
+
+static int run(const struct daemon_opts *o, const char *pool)
+{
+	if (clear_dead_mount(o->mountpoint, pool) < 0)
+		return 1;
+	struct nvfs *fs = open_pool(o, pool);
+	if (!fs)
+		return 2;
 	struct fuse_session *se = start_session(o, pool, fs);
 	if (!se) {
 		nvfs_unmount(fs);
@@ -111,9 +216,12 @@ static int run(const struct daemon_opts *o, const char *pool)
 		fprintf(stderr, "nvmpfs: cannot mount on %s\n", o->mountpoint);
 		goto out_signals;
 	}
+	if ((o->flags_on & MS_NOSYMFOLLOW) && apply_nosymfollow(o->mountpoint))
+		goto out_unmount;
 	fuse_daemonize(o->foreground);
 	nvfs_populate(fs);
 	rc = serve(se, o) == 0 ? 0 : 1;
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -136,6 +244,11 @@ int main(int argc, char **argv)
 		printf("nvmpfs %s (libfuse %s)\n", PACKAGE_VERSION,
 		       fuse_pkgversion());
 		return 0;
+	}
+	if (o.remount) {
+		int rc = remount_running(&o);
+		free_daemon_opts(&o);
+		return rc;
 	}
 	char *pool = o.pool ? strdup(o.pool) : default_pool_path();
 	if (!pool)

@@ -104,11 +104,22 @@ struct nvmpfs_ioc_stats {
 	uint64_t reserved[4];
 };
 
+/*
+ * In: read_only 1 or 0.  Switches the mount read-only (the pool made
+ * durable and marked clean) or back; used by "mount -o remount".  Only
+ * root, and only on the mount's root directory.
+ */
+struct nvmpfs_ioc_remount {
+	uint32_t read_only;
+	uint32_t reserved[3];     /* 0 */
+};
+
 #define NVMPFS_IOC_FLUSH  _IOWR(NVMPFS_IOC_MAGIC, 1, struct nvmpfs_ioc_flush)
 #define NVMPFS_IOC_ATTRS  _IOR(NVMPFS_IOC_MAGIC, 2, struct nvmpfs_attributes)
 #define NVMPFS_IOC_BAD    _IOR(NVMPFS_IOC_MAGIC, 3, struct nvmpfs_ioc_bad)
 #define NVMPFS_IOC_SCRUB  _IOWR(NVMPFS_IOC_MAGIC, 4, struct nvmpfs_ioc_scrub)
 #define NVMPFS_IOC_STATS  _IOR(NVMPFS_IOC_MAGIC, 5, struct nvmpfs_ioc_stats)
+#define NVMPFS_IOC_REMOUNT _IOW(NVMPFS_IOC_MAGIC, 6, struct nvmpfs_ioc_remount)
 
 /* ---- the library ---- */
 

@@ -59,6 +59,8 @@ static bool atime_wanted(const struct nvfs *fs, const struct nvmpfs_inode *inode
 {
 	if (fs->read_only || fs->atime_mode == NVFS_ATIME_NOATIME)
 		return false;
+	if (fs->no_diratime && S_ISDIR(inode->mode))
+		return false;
 	if (fs->atime_mode == NVFS_ATIME_STRICT)
 		return true;
 	struct nvmpfs_time now;

@@ -106,12 +106,17 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	pthread_mutex_init(&fs->lock, NULL);
 	fs->read_only = opts->read_only;
 	fs->atime_mode = opts->atime_mode;
+	fs->no_diratime = opts->no_diratime;
 	fs->csum_on = !opts->no_csum;
 	fs->acl_disabled = opts->no_acl;
 	fs->verify_reads = !opts->no_csum && !opts->no_verify;
 	fs->pool = open_pool(pool_path, opts, &report->created, err, errlen);
-	if (!fs->pool)
+	int rc = -EIO;
+	if (!fs->pool) {
+		if (errno == EBUSY)
+			rc = -EBUSY; /* locked by another process */
 		goto fail;
+	}
 	if (super_load(fs->pool, &fs->sb, err, errlen) < 0)
 		goto fail;
 	report->was_clean = fs->sb.state == NVMPFS_STATE_CLEAN;
@@ -147,7 +152,7 @@ fail:
 	pool_close(fs->pool);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
-	return -EIO;
+	return rc;
 }
 
 static void release_fs(struct nvfs *fs)

@@ -64,6 +64,7 @@ struct nvfs {
 	struct journal j;
 	bool read_only;
 	int atime_mode;
+	bool no_diratime;        /* mounted with nodiratime */
 	uint64_t free_blocks;    /* in the data region */
 	uint64_t alloc_hint;     /* where the next allocation search starts */
 	uint64_t free_inodes;

@@ -32,6 +32,7 @@ struct nvfs_mount_opts {
 	bool create;            /* create and format the pool if missing */
 	uint64_t create_size;   /* size of a pool made here */
 	int atime_mode;         /* NVFS_ATIME_* */
+	bool no_diratime;       /* directory listings leave access times */
 };
 
 enum { NVFS_ATIME_RELATIME = 0, NVFS_ATIME_NOATIME, NVFS_ATIME_STRICT };
@@ -45,11 +46,19 @@ struct nvfs_mount_report {
 	uint64_t truncates_finished;
 };
 
+/* Errors: -EBUSY when another process holds the pool, else -EIO/-ENOMEM. */
 int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	       struct nvfs **out, struct nvfs_mount_report *report,
 	       char *err, size_t errlen);
 /* Flushes everything, marks the pool clean, closes it. */
 void nvfs_unmount(struct nvfs *fs);
+/*
+ * mount -o remount,ro / rw: read-only, every change fails with -EROFS and
+ * the pool is made durable and marked clean; back to read-write it is
+ * marked mounted again.  -EROFS for rw when the pool was mounted
+ * read-only (opened read-only, mapped privately).
+ */
+int nvfs_set_read_only(struct nvfs *fs, bool ro);
 /* Maps the whole pool now (after daemonizing); see pool_populate. */
 void nvfs_populate(struct nvfs *fs);
 /* Forgets the pool without marking it clean (tests: simulate a kill). */

@@ -57,13 +57,15 @@ static int lock_pool_file(int fd, const char *path, bool shared, char *err,
 {
 	if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
-	if (errno == EWOULDBLOCK)
+	if (errno == EWOULDBLOCK) {
 		snprintf(err, errlen,
 			 "%s: pool is in use (mounted or being checked by "
 			 "another process)", path);
-	else
+		errno = EBUSY; /* what nvfs_mount returns for it */
+	} else {
 		snprintf(err, errlen, "%s: cannot lock pool: %s", path,
 			 strerror(errno));
+	}
 	return -1;
 }
 
@@ -138,8 +140,10 @@ struct pool *pool_open(const char *path, const struct pool_open_opts *opts,
 	if (!opts->read_only && crash_sim_init(pool, err, errlen) < 0)
 		goto fail;
 	return pool;
-fail:
+fail:;
+	int saved = errno;
 	pool_close(pool);
+	errno = saved;
 	return NULL;
 }
 
@@ -158,10 +162,18 @@ void pool_close(struct pool *pool)
 {
 	if (!pool)
 		return;
+	/*
+	 * The lock goes first, explicitly (the mapping holds the file, and
+	 * with it the lock, until munmap): the next mount need not wait for
+	 * the unmapping of a big pool, most of the teardown.  Nothing is
+	 * stored into the pool after this.
+	 */
+	if (pool->fd >= 0) {
+		flock(pool->fd, LOCK_UN);
+		close(pool->fd);
+	}
 	if (pool->base)
 		munmap(pool->base, pool->size);
-	if (pool->fd >= 0)
-		close(pool->fd);
 	crash_sim_free(pool);
 	free(pool->pending);
 	free(pool->path);

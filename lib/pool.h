@@ -67,7 +67,8 @@ struct pool_open_opts {
 
 /*
  * Opens and maps POOL, taking an exclusive lock on it.  On failure returns
- * NULL and writes a message naming the file into err.
+ * NULL and writes a message naming the file into err; errno is EBUSY when
+ * another process holds the lock.
  */
 struct pool *pool_open(const char *path, const struct pool_open_opts *opts,
 		       char *err, size_t errlen);
