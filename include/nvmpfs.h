@@ -17,8 +17,9 @@
  * A flush first pushes the ranges' dirty pages of the page cache to the
  * daemon (sync_file_range), then sends all ranges in one ioctl: the daemon
  * flushes them, stores their checksums and drains once.  Errors are
- * returned as -1 with errno set (EBADF, EINVAL for a range past end of
- * file or too many ranges, ENOTTY for a file not on nvmpfs, EIO).
+ * returned as -1 with errno set (EBADF, also for a flush on a descriptor
+ * open read-only by anyone but root; EINVAL for a range past end of file
+ * or too many ranges, ENOTTY for a file not on nvmpfs, EIO).
  */
 #ifndef NVMPFS_H
 #define NVMPFS_H
