@@ -24,9 +24,11 @@
 static void usage(void)
 {
 	printf("usage: nvmpfs [-f] [-d] [-s] [-o OPTIONS] [POOL] MOUNTPOINT\n"
+	       "       nvmpfs [POOL] MOUNTPOINT -o remount,ro|rw\n"
 	       "\n"
 	       "Mounts the nvmpfs pool POOL (made on first use; without POOL,\n"
-	       "the default pool) on MOUNTPOINT.\n"
+	       "the default pool) on MOUNTPOINT, or switches the running mount\n"
+	       "read-only or read-write.\n"
 	       "\n"
 	       "  -f              stay in the foreground\n"
 	       "  -d              debug output (implies -f)\n"
@@ -35,10 +37,12 @@ static void usage(void)
 	       "  -o size=SIZE    size of a new pool (default 1G)\n"
 	       "  -o ro           read-only\n"
 	       "  -o noatime|relatime|strictatime   access time updates\n"
+	       "  -o nodiratime     no access time updates of directories\n"
 	       "  -o csum=off       no checksums of written blocks\n"
 	       "  -o verify=off     do not check checksums on read\n"
 	       "  -o noacl          no POSIX ACLs\n"
-	       "  -o allow_other, default_permissions, fsname=, subtype= ...\n"
+	       "  -o allow_other, default_permissions, fsname=, subtype= and the\n"
+	       "     generic mount options (nosuid, noexec, sync, nosymfollow ...)\n"
 	       "\n"
 	       "See nvmpfs(8).\n");
 }
