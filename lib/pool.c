@@ -141,7 +141,7 @@ struct pool *pool_open(const char *path, const struct pool_open_opts *opts,
 		goto fail;
 	return pool;
 fail:;
-	int saved = errno;
+	int saved = errno; /* the caller tells EBUSY by it */
 	pool_close(pool);
 	errno = saved;
 	return NULL;
