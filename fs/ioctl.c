@@ -1,8 +1,15 @@
 /*
  * The ioctls of libnvmpfs and nvmpfsctl (include/nvmpfs.h): each is one
  * request in, one reply out, translated to one call of the core.
+ *
+ * The kernel sends an ioctl on any open file, whatever its open mode.
+ * Those that change state (flush stores checksums and, with verify,
+ * records bad ranges; scrub records bad ranges) need a descriptor open
+ * for writing, as write(2) does, and fail with EBADF on one open
+ * read-only -- except for root.  Remount is root's alone.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +132,30 @@ static uint32_t pool_mode_code(const char *mode)
 	return NVMPFS_POOL_MODE_MSYNC;
 }
 
+static void ioctl_remount(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
+			  const void *in, size_t in_size)
+{
+	struct nvmpfs_ioc_remount r;
+	if (fuse_req_ctx(req)->uid != 0) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (in_size < sizeof(r) || ino != FUSE_ROOT_ID) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(&r, in, sizeof(r));
+	if (r.read_only > 1 || r.reserved[0] || r.reserved[1] || r.reserved[2]) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	int rc = nvfs_set_read_only(fs, r.read_only);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
 static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
 {
 	struct nvfs_stats st;
@@ -146,16 +177,27 @@ static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
 
+/* The open mode ops.c kept in fi->fh at open. */
+static bool may_change(fuse_req_t req, const struct fuse_file_info *fi)
+{
+	return fuse_req_ctx(req)->uid == 0 ||
+	       (fi && (fi->fh & O_ACCMODE) != O_RDONLY);
+}
+
 void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	      struct fuse_file_info *fi, unsigned flags, const void *in_buf,
 	      size_t in_bufsz, size_t out_bufsz)
 {
 	(void)arg;
-	(void)fi;
 	(void)out_bufsz;
 	struct nvfs *fs = fuse_req_userdata(req);
 	if (flags & FUSE_IOCTL_COMPAT) {
 		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	bool changes = cmd == NVMPFS_IOC_FLUSH || cmd == NVMPFS_IOC_SCRUB;
+	if (changes && !may_change(req, fi)) {
+		fuse_reply_err(req, EBADF);
 		return;
 	}
 	switch (cmd) {
@@ -164,6 +206,9 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	case NVMPFS_IOC_BAD: ioctl_bad(req, fs, ino); break;
 	case NVMPFS_IOC_SCRUB: ioctl_scrub(req, fs, ino, in_buf, in_bufsz); break;
 	case NVMPFS_IOC_STATS: ioctl_stats(req, fs); break;
+	case NVMPFS_IOC_REMOUNT:
+		ioctl_remount(req, fs, ino, in_buf, in_bufsz);
+		break;
 	default: fuse_reply_err(req, ENOTTY);
 	}
 }

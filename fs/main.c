@@ -5,21 +5,32 @@
  * is in place.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/mount.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "deadmount.h"
+#include "mounttab.h"
 #include "options.h"
 #include "ops.h"
 #include "pool_perms.h"
+#include "poolwait.h"
+#include "remount.h"
 
 static void usage(void)
 {
 	printf("usage: nvmpfs [-f] [-d] [-s] [-o OPTIONS] [POOL] MOUNTPOINT\n"
+	       "       nvmpfs [POOL] MOUNTPOINT -o remount,ro|rw\n"
 	       "\n"
 	       "Mounts the nvmpfs pool POOL (made on first use; without POOL,\n"
-	       "the default pool) on MOUNTPOINT.\n"
+	       "the default pool) on MOUNTPOINT, or switches the running mount\n"
+	       "read-only or read-write.\n"
 	       "\n"
 	       "  -f              stay in the foreground\n"
 	       "  -d              debug output (implies -f)\n"
@@ -28,12 +39,14 @@ static void usage(void)
 	       "  -o size=SIZE    size of a new pool (default 1G)\n"
 	       "  -o ro           read-only\n"
 	       "  -o noatime|relatime|strictatime   access time updates\n"
+	       "  -o nodiratime     no access time updates of directories\n"
 	       "  -o csum=off       no checksums of written blocks\n"
 	       "  -o verify=off     do not check checksums on read\n"
 	       "  -o noacl          no POSIX ACLs\n"
 	       "  -o unsafe_pool_perms  mount a pool that other users may\n"
 	       "                    read or write (they read every file's data)\n"
-	       "  -o allow_other, default_permissions, fsname=, subtype= ...\n"
+	       "  -o allow_other, default_permissions, fsname=, subtype= and the\n"
+	       "     generic mount options (nosuid, noexec, sync, nosymfollow ...)\n"
 	       "\n"
 	       "See nvmpfs(8).\n");
 }
@@ -94,15 +107,41 @@ static void report_recovery(const char *pool, const struct nvfs_mount_report *r)
 			(unsigned long long)r->torn_blocks);
 }
 
+/*
+ * The mount's source: the pool's absolute path, so that the mount table
+ * names it whatever the folder of the caller (the checks of deadmount.c,
+ * poolwait.c and remount.c look for it there), with commas and
+ * backslashes escaped for libfuse's option parser.
+ */
+static char *fsname_of(const char *pool)
+{
+	char *abs = realpath(pool, NULL);
+	const char *p = abs ? abs : pool;
+	char *out = malloc(2 * strlen(p) + 1), *w = out;
+	for (; out && *p; p++) {
+		if (*p == ',' || *p == '\\')
+			*w++ = '\\';
+		*w++ = *p;
+	}
+	if (out)
+		*w = '\0';
+	free(abs);
+	return out;
+}
+
 static struct fuse_session *start_session(const struct daemon_opts *o,
 					  const char *pool, struct nvfs *fs)
 {
 	char *opts = NULL;
-	if (asprintf(&opts, "default_permissions,subtype=nvmpfs%s%s%s%s",
-		     o->fsname_given ? "" : ",fsname=",
-		     o->fsname_given ? "" : pool,
-		     o->kernel_opts ? "," : "",
-		     o->kernel_opts ? o->kernel_opts : "") < 0)
+	char *fsname = o->fsname_given ? NULL : fsname_of(pool);
+	if (!o->fsname_given && !fsname)
+		return NULL;
+	int n = asprintf(&opts, "default_permissions,subtype=nvmpfs%s%s%s%s",
+			 fsname ? ",fsname=" : "", fsname ? fsname : "",
+			 o->kernel_opts ? "," : "",
+			 o->kernel_opts ? o->kernel_opts : "");
+	free(fsname);
+	if (n < 0)
 		return NULL;
 	char *argv[] = { "nvmpfs", "-o", opts, o->debug ? "-d" : NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
@@ -110,8 +149,6 @@ static struct fuse_session *start_session(const struct daemon_opts *o,
 		fuse_session_new(&args, &nvmpfs_ops, sizeof(nvmpfs_ops), fs);
 	fuse_opt_free_args(&args);
 	free(opts);
-	if (se)
-		ops_set_session(se);
 	return se;
 }
 
@@ -129,13 +166,47 @@ static int serve(struct fuse_session *se, const struct daemon_opts *o)
 	return rc;
 }
 
-static int run(const struct daemon_opts *o, const char *pool)
+/* Tries the mount again until the lock is free or the time is up. */
+static int retry_while_busy(const char *pool, const struct nvfs_mount_opts *mo,
+			    struct nvfs **fs, struct nvfs_mount_report *report,
+			    char *err, size_t errlen)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	int rc;
+	do {
+		usleep(20 * 1000);
+		rc = nvfs_mount(pool, mo, fs, report, err, errlen);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (rc == -EBUSY && now.tv_sec - start.tv_sec < POOL_WAIT_SECONDS);
+	if (rc == -EBUSY)
+		snprintf(err, errlen, "%s: the previous nvmpfs of this pool has "
+			 "not let go of it after %d s; pool is in use", pool,
+			 POOL_WAIT_SECONDS);
+	return rc;
+}
+
+static void explain_busy(const char *pool)
+{
+	struct mount_entry e;
+	if (mounttab_find_pool(pool, &e)) {
+		fprintf(stderr, "nvmpfs: %s is mounted on %s\n", pool, e.target);
+		mount_entry_free(&e);
+	}
+}
+
+/*
+ * Opens (and recovers) the pool.  An unmount returns before its daemon has
+ * let go of the pool: a mount right after it waits for that daemon.
+ */
+static struct nvfs *open_pool(const struct daemon_opts *o, const char *pool)
 {
 	struct nvfs_mount_opts mo = {
 		.read_only = o->read_only,
 		.create = true,
 		.create_size = o->size ? o->size : NVMPFS_DEFAULT_POOL_SIZE,
 		.atime_mode = o->atime_mode,
+		.no_diratime = o->no_diratime,
 		.no_csum = o->no_csum,
 		.no_verify = o->no_verify,
 		.no_acl = o->no_acl,
@@ -143,15 +214,54 @@ static int run(const struct daemon_opts *o, const char *pool)
 	struct nvfs *fs;
 	struct nvfs_mount_report report;
 	char err[1024];
-	if (pool_perms_check(pool, o->unsafe_pool_perms, err, sizeof(err)) < 0 ||
-	    nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err)) < 0) {
+	if (pool_perms_check(pool, o->unsafe_pool_perms, err, sizeof(err)) < 0) {
 		fprintf(stderr, "nvmpfs: %s\n", err);
-		return 2;
+		return NULL;
+	}
+	int rc = nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err));
+	if (rc == -EBUSY && pool_held_by_exiting_daemon(pool)) {
+		fprintf(stderr, "nvmpfs: waiting for the previous nvmpfs of %s "
+			"to exit\n", pool);
+		rc = retry_while_busy(pool, &mo, &fs, &report, err, sizeof(err));
+	} else if (rc == -EBUSY) {
+		/* The holder may have let go since: once more, then it is in use. */
+		rc = nvfs_mount(pool, &mo, &fs, &report, err, sizeof(err));
+	}
+	if (rc < 0) {
+		fprintf(stderr, "nvmpfs: %s\n", err);
+		if (rc == -EBUSY)
+			explain_busy(pool);
+		return NULL;
 	}
 	openlog("nvmpfs", LOG_PID, LOG_DAEMON);
 	report_recovery(pool, &report);
 	report_mode(pool, fs);
 	nvfs_set_log(fs, daemon_log);
+	return fs;
+}
+
+/*
+ * nosymfollow is a flag of the mount that libfuse cannot pass: it is set
+ * once the mount is in place (before the daemon serves: no request of the
+ * file system is needed for it).
+ */
+static int apply_nosymfollow(const char *mnt)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOSYMFOLLOW };
+	if (mount_setattr(AT_FDCWD, mnt, 0, &attr, sizeof(attr)) == 0)
+		return 0;
+	fprintf(stderr, "nvmpfs: %s: cannot set nosymfollow on the mount: %s\n",
+		mnt, strerror(errno));
+	return -1;
+}
+
+static int run(const struct daemon_opts *o, const char *pool)
+{
+	if (clear_dead_mount(o->mountpoint, pool) < 0)
+		return 1;
+	struct nvfs *fs = open_pool(o, pool);
+	if (!fs)
+		return 2;
 	struct fuse_session *se = start_session(o, pool, fs);
 	if (!se) {
 		nvfs_unmount(fs);
@@ -164,10 +274,13 @@ static int run(const struct daemon_opts *o, const char *pool)
 		fprintf(stderr, "nvmpfs: cannot mount on %s\n", o->mountpoint);
 		goto out_signals;
 	}
+	if ((o->flags_on & MS_NOSYMFOLLOW) && apply_nosymfollow(o->mountpoint))
+		goto out_unmount;
 	fuse_daemonize(o->foreground);
 	log_to_stderr = o->foreground;
 	nvfs_start(fs);
 	rc = serve(se, o) == 0 ? 0 : 1;
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -190,6 +303,11 @@ int main(int argc, char **argv)
 		printf("nvmpfs %s (libfuse %s)\n", PACKAGE_VERSION,
 		       fuse_pkgversion());
 		return 0;
+	}
+	if (o.remount) {
+		int rc = remount_running(&o);
+		free_daemon_opts(&o);
+		return rc;
 	}
 	char *pool = o.pool ? strdup(o.pool) : default_pool_path();
 	if (!pool)

@@ -38,10 +38,29 @@ static int open_target(const char *path, int flags)
 	return fd;
 }
 
+/*
+ * flush, verify and scrub change state (checksums, bad ranges): the daemon
+ * wants a descriptor open for writing, unless the caller is root.  Root
+ * opens read-only, which leaves no trace (no close-after-write events);
+ * others fall back to read-only, and get the daemon's EBADF explained.
+ */
+static int open_for_change(const char *path)
+{
+	if (geteuid() != 0) {
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
+	return open_target(path, O_RDONLY);
+}
+
 static int ioctl_error(const char *path, const char *what)
 {
 	if (errno == ENOTTY)
 		fprintf(stderr, "nvmpfsctl: %s: not on an nvmpfs mount\n", path);
+	else if (errno == EBADF)
+		fprintf(stderr, "nvmpfsctl: %s: %s needs write access to the "
+			"file (or root)\n", path, what);
 	else
 		fprintf(stderr, "nvmpfsctl: %s: %s: %s\n", path, what,
 			strerror(errno));
@@ -139,7 +158,7 @@ static void show_progress(void)
 
 static void scrub_file(const char *path, const struct stat *st)
 {
-	int fd = open_target(path, O_RDONLY);
+	int fd = open_for_change(path);
 	if (fd < 0) {
 		tot.errors++;
 		return;
@@ -268,7 +287,7 @@ static void print_ranges(const char *label, const struct nvmpfs_range *r,
 
 static int cmd_flush(int argc, char **argv, bool verify)
 {
-	int fd = open_target(argv[1], O_RDONLY);
+	int fd = open_for_change(argv[1]);
 	if (fd < 0)
 		return 2;
 	struct nvmpfs_range r[NVMPFS_MAX_RANGES], failed[NVMPFS_MAX_RANGES];

@@ -285,6 +285,15 @@ static int keep_cache(struct nvfs *fs)
 	return nvfs_atime_mode(fs) == NVFS_ATIME_NOATIME;
 }
 
+/*
+ * The file handle keeps the open mode: the ioctl request does not carry
+ * it, and ioctls that change state need a writable descriptor (ioctl.c).
+ */
+static void remember_open_mode(struct fuse_file_info *fi)
+{
+	fi->fh = (uint64_t)(fi->flags & O_ACCMODE);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int rc = 0;
@@ -297,6 +306,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	remember_open_mode(fi);
 	fi->keep_cache = keep_cache(fs_of(req));
 	fuse_reply_open(req, fi);
 }
@@ -317,6 +327,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	struct fuse_entry_param e = entry_of(fs, &st);
+	remember_open_mode(fi);
 	fi->keep_cache = keep_cache(fs);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* The caller went away: drop what the reply would have held. */
@@ -379,10 +390,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	int rc = nvfs_opendir(fs_of(req), ino);
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_open(req, fi);
+		return;
+	}
+	remember_open_mode(fi);
+	fuse_reply_open(req, fi);
 }
 
 struct dirbuf {

@@ -13,10 +13,15 @@ struct daemon_opts {
 	uint64_t size;           /* for a new pool; 0: default */
 	bool foreground, debug, single_thread, show_help, show_version;
 	int atime_mode;
+	bool no_diratime;
 	bool read_only;
 	bool no_csum, no_verify, no_acl;
 	bool fsname_given;
 	bool unsafe_pool_perms;  /* mount a pool others may read or write */
+	bool remount;            /* -o remount: change the running mount */
+	/* Generic MS_* flags the options turned on and off (last one wins). */
+	unsigned long flags_on, flags_off;
+	const char *kernel_set_opt; /* first user_id= and the like, if any */
 	char *kernel_opts;       /* comma-separated, passed to libfuse */
 };
 

@@ -17,8 +17,9 @@
  * A flush first pushes the ranges' dirty pages of the page cache to the
  * daemon (sync_file_range), then sends all ranges in one ioctl: the daemon
  * flushes them, stores their checksums and drains once.  Errors are
- * returned as -1 with errno set (EBADF, EINVAL for a range past end of
- * file or too many ranges, ENOTTY for a file not on nvmpfs, EIO).
+ * returned as -1 with errno set (EBADF, also for a flush on a descriptor
+ * open read-only by anyone but root; EINVAL for a range past end of file
+ * or too many ranges, ENOTTY for a file not on nvmpfs, EIO).
  */
 #ifndef NVMPFS_H
 #define NVMPFS_H
@@ -113,11 +114,22 @@ struct nvmpfs_ioc_stats {
 #define NVMPFS_POOL_MODE_PMEM_FORCED 1 /* PMEM_IS_PMEM_FORCE=1 */
 #define NVMPFS_POOL_MODE_MSYNC 2       /* every drain an fdatasync */
 
+/*
+ * In: read_only 1 or 0.  Switches the mount read-only (the pool made
+ * durable and marked clean) or back; used by "mount -o remount".  Only
+ * root, and only on the mount's root directory.
+ */
+struct nvmpfs_ioc_remount {
+	uint32_t read_only;
+	uint32_t reserved[3];     /* 0 */
+};
+
 #define NVMPFS_IOC_FLUSH  _IOWR(NVMPFS_IOC_MAGIC, 1, struct nvmpfs_ioc_flush)
 #define NVMPFS_IOC_ATTRS  _IOR(NVMPFS_IOC_MAGIC, 2, struct nvmpfs_attributes)
 #define NVMPFS_IOC_BAD    _IOR(NVMPFS_IOC_MAGIC, 3, struct nvmpfs_ioc_bad)
 #define NVMPFS_IOC_SCRUB  _IOWR(NVMPFS_IOC_MAGIC, 4, struct nvmpfs_ioc_scrub)
 #define NVMPFS_IOC_STATS  _IOR(NVMPFS_IOC_MAGIC, 5, struct nvmpfs_ioc_stats)
+#define NVMPFS_IOC_REMOUNT _IOW(NVMPFS_IOC_MAGIC, 6, struct nvmpfs_ioc_remount)
 
 /* ---- the library ---- */
 

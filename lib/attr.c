@@ -106,11 +106,16 @@ static int check_setattr(struct nvfs *fs, const struct nvmpfs_inode *inode,
 int nvfs_setattr(struct nvfs *fs, uint64_t ino, const struct stat *attr,
 		 int to_set, struct stat *st)
 {
+	int rc = change_begin(fs);
+	if (rc)
+		return rc;
 	struct icache_ent *e = ilock(fs, ino, true);
-	if (!e)
+	if (!e) {
+		change_end(fs);
 		return -ENOMEM;
+	}
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	int rc = check_setattr(fs, inode, attr, to_set);
+	rc = check_setattr(fs, inode, attr, to_set);
 	if (rc == 0 && (to_set & NVFS_SET_SIZE) &&
 	    (uint64_t)attr->st_size != inode->size)
 		rc = file_truncate(fs, e, (uint64_t)attr->st_size);
@@ -123,5 +128,6 @@ int nvfs_setattr(struct nvfs *fs, uint64_t ino, const struct stat *attr,
 	if (rc == 0)
 		inode_to_stat(ino, inode, st);
 	iunlock(fs, e);
+	change_end(fs);
 	return rc;
 }

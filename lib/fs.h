@@ -3,6 +3,8 @@
  * share.
  *
  * Locking (take in this order; never the other way round):
+ *   0. fs->freeze             shared by every call that changes the pool,
+ *                             exclusive for a remount (remount.c)
  *   1. fs->rename_lock        every rename (parents of directories change
  *                             only under it, so is_within may walk them)
  *   2. inode locks            icache_ent.lock, a readers-writer lock over
@@ -104,9 +106,11 @@ struct nvfs {
 	int atime_mode;
 	struct allocator alloc;
 	struct ialloc ialloc;
+	bool no_diratime;        /* mounted with nodiratime */
 	struct icache icache;
 	struct intent intent;
 	struct reclaimer reclaim;
+	pthread_rwlock_t freeze;
 	pthread_mutex_t rename_lock;
 	pthread_mutex_t super_lock;   /* superblock writes */
 	struct nvfs_stats stats;
@@ -121,6 +125,11 @@ struct nvfs {
 /* ---- fsinfo.c ---- */
 /* Map nodes that mapping n more data blocks may need. */
 uint64_t nvfs_map_overhead(uint64_t n);
+
+/* ---- remount.c: around every change of the pool ---- */
+/* -EROFS when read-only; otherwise holds the freeze until change_end. */
+int change_begin(struct nvfs *fs);
+void change_end(struct nvfs *fs);
 
 /* ---- log.c ---- */
 void nvfs_log(struct nvfs *fs, const char *fmt, ...)

@@ -123,6 +123,8 @@ void intent_end(struct nvfs *fs, uint64_t pblk, uint64_t n)
 void intent_cool(struct nvfs *fs)
 {
 	struct intent *in = &fs->intent;
+	if (change_begin(fs))
+		return; /* read-only: the pool is clean, the marks cleared */
 	pthread_mutex_lock(&in->mu);
 	uint32_t epoch = __atomic_add_fetch(&in->epoch, 1, __ATOMIC_RELAXED);
 	bool cleared = false;
@@ -145,6 +147,7 @@ void intent_cool(struct nvfs *fs)
 	pthread_mutex_unlock(&in->mu);
 	if (cleared && pool_drain(fs->pool) == 0)
 		STAT_ADD(fs, background_drains, 1);
+	change_end(fs);
 }
 
 uint64_t intent_hot_extents(struct nvfs *fs)

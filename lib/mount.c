@@ -44,9 +44,11 @@ static struct nvfs *new_fs(const struct nvfs_mount_opts *opts)
 	struct nvfs *fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return NULL;
+	pthread_rwlock_init(&fs->freeze, NULL);
 	pthread_mutex_init(&fs->rename_lock, NULL);
 	pthread_mutex_init(&fs->super_lock, NULL);
 	fs->read_only = opts->read_only;
+	fs->no_diratime = opts->no_diratime;
 	fs->atime_mode = opts->atime_mode;
 	fs->csum_on = !opts->no_csum;
 	fs->acl_disabled = opts->no_acl;
@@ -63,6 +65,7 @@ static void release_fs(struct nvfs *fs)
 	journal_fini(&fs->j);
 	icache_fini(fs);
 	pool_close(fs->pool);
+	pthread_rwlock_destroy(&fs->freeze);
 	pthread_mutex_destroy(&fs->rename_lock);
 	pthread_mutex_destroy(&fs->super_lock);
 	free(fs);

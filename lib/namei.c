@@ -243,9 +243,9 @@ static void apply_create(struct nvfs *fs, struct icache_ent *dent,
 }
 
 /* mknod, mkdir and symlink: one transaction in the locked parent. */
-static int create(struct nvfs *fs, const struct nvfs_ctx *ctx,
-		  uint64_t parent, const char *name, struct new_inode *ni,
-		  struct stat *st)
+static int create_held(struct nvfs *fs, const struct nvfs_ctx *ctx,
+		       uint64_t parent, const char *name, struct new_inode *ni,
+		       struct stat *st)
 {
 	struct icache_ent *dent = ilock(fs, parent, true);
 	if (!dent)
@@ -282,6 +282,18 @@ static int create(struct nvfs *fs, const struct nvfs_ctx *ctx,
 	if (rc == 0)
 		inode_to_stat(ni->ino, ni->inode, st);
 	iunlock(fs, dent);
+	return rc;
+}
+
+static int create(struct nvfs *fs, const struct nvfs_ctx *ctx,
+		  uint64_t parent, const char *name, struct new_inode *ni,
+		  struct stat *st)
+{
+	int rc = change_begin(fs);
+	if (rc)
+		return rc;
+	rc = create_held(fs, ctx, parent, name, ni, st);
+	change_end(fs);
 	return rc;
 }
 
@@ -354,8 +366,8 @@ static int link_checks(struct nvmpfs_inode *inode)
 	return 0;
 }
 
-int nvfs_link(struct nvfs *fs, uint64_t ino, uint64_t newparent,
-	      const char *newname, struct stat *st)
+static int link_held(struct nvfs *fs, uint64_t ino, uint64_t newparent,
+		     const char *newname, struct stat *st)
 {
 	struct lockset ls;
 	lockset_init(&ls);
@@ -395,6 +407,17 @@ int nvfs_link(struct nvfs *fs, uint64_t ino, uint64_t newparent,
 	if (rc == 0)
 		inode_to_stat(ino, inode, st);
 	lockset_unlock(fs, &ls);
+	return rc;
+}
+
+int nvfs_link(struct nvfs *fs, uint64_t ino, uint64_t newparent,
+	      const char *newname, struct stat *st)
+{
+	int rc = change_begin(fs);
+	if (rc)
+		return rc;
+	rc = link_held(fs, ino, newparent, newname, st);
+	change_end(fs);
 	return rc;
 }
 
@@ -469,7 +492,7 @@ static int remove_locked(struct nvfs *fs, struct lockset *ls, uint64_t parent,
 }
 
 static int remove_name(struct nvfs *fs, uint64_t parent, const char *name,
-		       bool want_dir)
+		       bool want_dir, uint64_t *freed)
 {
 	if (strlen(name) > NVMPFS_MAX_NAME)
 		return -ENAMETOOLONG;
@@ -497,14 +520,28 @@ static int remove_name(struct nvfs *fs, uint64_t parent, const char *name,
 			rc = remove_locked(fs, &ls, parent, &hit, want_dir);
 		lockset_unlock(fs, &ls);
 		if (rc == 0)
-			reclaim_if_dead(fs, victim);
+			*freed = victim;
 		return rc;
 	}
 }
 
+static int remove_held(struct nvfs *fs, uint64_t parent, const char *name,
+		       bool want_dir)
+{
+	int rc = change_begin(fs);
+	if (rc)
+		return rc;
+	uint64_t victim = 0;
+	rc = remove_name(fs, parent, name, want_dir, &victim);
+	change_end(fs);
+	if (victim)
+		reclaim_if_dead(fs, victim);
+	return rc;
+}
+
 int nvfs_unlink(struct nvfs *fs, uint64_t parent, const char *name)
 {
-	return remove_name(fs, parent, name, false);
+	return remove_held(fs, parent, name, false);
 }
 
 int nvfs_rmdir(struct nvfs *fs, uint64_t parent, const char *name)
@@ -513,5 +550,5 @@ int nvfs_rmdir(struct nvfs *fs, uint64_t parent, const char *name)
 		return -EINVAL;
 	if (strcmp(name, "..") == 0)
 		return -ENOTEMPTY;
-	return remove_name(fs, parent, name, true);
+	return remove_held(fs, parent, name, true);
 }

@@ -45,6 +45,7 @@ struct nvfs_mount_opts {
 	bool create;            /* create and format the pool if missing */
 	uint64_t create_size;   /* size of a pool made here */
 	int atime_mode;         /* NVFS_ATIME_* */
+	bool no_diratime;       /* directory listings leave access times */
 };
 
 enum { NVFS_ATIME_RELATIME = 0, NVFS_ATIME_NOATIME, NVFS_ATIME_STRICT };
@@ -62,6 +63,7 @@ struct nvfs_mount_report {
 				   write: left unverified */
 };
 
+/* Errors: -EBUSY when another process holds the pool, else -EIO/-ENOMEM. */
 int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	       struct nvfs **out, struct nvfs_mount_report *report,
 	       char *err, size_t errlen);
@@ -74,6 +76,13 @@ void nvfs_unmount(struct nvfs *fs);
  * do not survive fork.
  */
 void nvfs_start(struct nvfs *fs);
+/*
+ * mount -o remount,ro / rw: read-only, every change fails with -EROFS and
+ * the pool is made durable and marked clean; back to read-write it is
+ * marked mounted again.  -EROFS for rw when the pool was mounted
+ * read-only (opened read-only, mapped privately).
+ */
+int nvfs_set_read_only(struct nvfs *fs, bool ro);
 /* Forgets the pool without marking it clean (tests: simulate a kill). */
 void nvfs_abandon(struct nvfs *fs);
 

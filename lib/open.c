@@ -7,7 +7,7 @@
 #include "file.h"
 #include "reclaim.h"
 
-int nvfs_open(struct nvfs *fs, uint64_t ino, int flags)
+static int open_held(struct nvfs *fs, uint64_t ino, int flags)
 {
 	bool trunc = flags & O_TRUNC;
 	struct icache_ent *e = ilock(fs, ino, trunc);
@@ -26,6 +26,21 @@ int nvfs_open(struct nvfs *fs, uint64_t ino, int flags)
 	if (rc == 0)
 		icache_open(fs, e);
 	iunlock(fs, e);
+	return rc;
+}
+
+int nvfs_open(struct nvfs *fs, uint64_t ino, int flags)
+{
+	/* Only a truncating open changes the pool. */
+	bool writes = (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY;
+	if (writes) {
+		int rc = change_begin(fs);
+		if (rc)
+			return rc;
+	}
+	int rc = open_held(fs, ino, flags);
+	if (writes)
+		change_end(fs);
 	return rc;
 }
 
@@ -86,11 +101,14 @@ int nvfs_readdir(struct nvfs *fs, uint64_t ino, uint64_t off,
 	bool touch = false;
 	int rc = list(fs, ino, off, cb, arg, &touch);
 	iunlock(fs, e);
-	if (rc == 0 && touch && (e = ilock(fs, ino, true))) {
-		struct nvmpfs_inode *dir = inode_live(fs, ino);
-		if (dir && file_atime_wanted(fs, dir))
-			file_touch_atime(fs, dir);
-		iunlock(fs, e);
+	if (rc == 0 && touch && !fs->no_diratime && change_begin(fs) == 0) {
+		if ((e = ilock(fs, ino, true))) {
+			struct nvmpfs_inode *dir = inode_live(fs, ino);
+			if (dir && file_atime_wanted(fs, dir))
+				file_touch_atime(fs, dir);
+			iunlock(fs, e);
+		}
+		change_end(fs);
 	}
 	return rc;
 }

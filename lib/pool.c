@@ -441,10 +441,18 @@ void pool_close(struct pool *pool)
 		tls_batch.pool = NULL;
 		tls_batch.n = 0;
 	}
+	/*
+	 * The lock goes first, explicitly (the mapping holds the file, and
+	 * with it the lock, until munmap): the next mount need not wait for
+	 * the unmapping of a big pool, most of the teardown.  Nothing is
+	 * stored into the pool after this.
+	 */
+	if (pool->fd >= 0) {
+		flock(pool->fd, LOCK_UN);
+		close(pool->fd);
+	}
 	if (pool->base)
 		munmap(pool->base, pool->size);
-	if (pool->fd >= 0)
-		close(pool->fd);
 	crash_sim_free(pool);
 	pthread_mutex_destroy(&pool->sync_mu);
 	pthread_cond_destroy(&pool->sync_cv);

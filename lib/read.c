@@ -201,15 +201,16 @@ void nvfs_read_end(struct nvfs *fs, struct nvfs_read *r)
 	iunlock(fs, ent);
 	free(r->iov);
 	memset(r, 0, sizeof(*r));
-	if (!touch)
+	if (!touch || change_begin(fs))
 		return;
 	ent = ilock(fs, ino, true);
-	if (!ent)
-		return;
-	struct nvmpfs_inode *inode = inode_live(fs, ino);
-	if (inode && file_atime_wanted(fs, inode))
-		file_touch_atime(fs, inode);
-	iunlock(fs, ent);
+	if (ent) {
+		struct nvmpfs_inode *inode = inode_live(fs, ino);
+		if (inode && file_atime_wanted(fs, inode))
+			file_touch_atime(fs, inode);
+		iunlock(fs, ent);
+	}
+	change_end(fs);
 }
 
 ssize_t nvfs_read(struct nvfs *fs, uint64_t ino, void *buf, size_t size,

@@ -14,9 +14,13 @@
 /* Frees ino if it is still dead; the caller holds nothing. */
 static void free_if_dead(struct nvfs *fs, uint64_t ino)
 {
+	if (change_begin(fs))
+		return; /* read-only: freed at the unmount */
 	struct icache_ent *e = ilock(fs, ino, true);
-	if (!e)
+	if (!e) {
+		change_end(fs);
 		return;
+	}
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	if (inode && inode->nlink == 0 && ino != NVMPFS_ROOT_INO &&
 	    !icache_held(fs, ino) && !fs->read_only) {
@@ -26,6 +30,7 @@ static void free_if_dead(struct nvfs *fs, uint64_t ino)
 				 "mount will", (unsigned long long)ino, rc);
 	}
 	iunlock(fs, e);
+	change_end(fs);
 }
 
 static bool queue_push(struct reclaimer *r, uint64_t ino)

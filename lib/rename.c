@@ -248,11 +248,14 @@ int nvfs_rename(struct nvfs *fs, uint64_t parent, const char *name,
 	struct rename_op op = { .sparent = parent, .dparent = newparent,
 				.name = name, .newname = newname,
 				.flags = flags };
-	int rc;
+	int rc = change_begin(fs);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&fs->rename_lock);
 	while ((rc = lock_and_rename(fs, &op)) == 1)
 		memset(&op.add, 0, sizeof(op.add));
 	pthread_mutex_unlock(&fs->rename_lock);
+	change_end(fs);
 	if (rc == 0 && op.have_dst && !(flags & NVFS_RENAME_EXCHANGE) &&
 	    op.dhit.ino != op.shit.ino)
 		reclaim_if_dead(fs, op.dhit.ino);

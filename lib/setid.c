@@ -144,9 +144,13 @@ int nvfs_kill_priv(struct nvfs *fs, uint64_t ino, const struct nvfs_ctx *ctx,
 		return -ENOENT;
 	if (!any)
 		return 0;
-	if (!(e = ilock(fs, ino, true)))
+	int rc = change_begin(fs);
+	if (rc)
+		return 0; /* read-only: nothing will change the file */
+	if (!(e = ilock(fs, ino, true))) {
+		change_end(fs);
 		return -ENOMEM;
-	int rc = 0;
+	}
 	inode = inode_live(fs, ino);
 	if (inode && to_kill(fs, inode, ctx, why, &drop, &cap)) {
 		rc = kill_in_tx(fs, inode, drop, cap);
@@ -154,5 +158,6 @@ int nvfs_kill_priv(struct nvfs *fs, uint64_t ino, const struct nvfs_ctx *ctx,
 			*dropped = drop;
 	}
 	iunlock(fs, e);
+	change_end(fs);
 	return rc;
 }

@@ -333,10 +333,14 @@ int nvfs_fallocate(struct nvfs *fs, uint64_t ino, int mode, uint64_t off,
 	if (off >= MAX_FILE_SIZE || len > MAX_FILE_SIZE - off)
 		return -EFBIG;
 	bool keep = mode & FALLOC_FL_KEEP_SIZE;
+	int rc = change_begin(fs);
+	if (rc)
+		return rc;
 	struct icache_ent *ent = ilock(fs, ino, true);
-	if (!ent)
+	if (!ent) {
+		change_end(fs);
 		return -ENOMEM;
-	int rc = 0;
+	}
 	struct nvmpfs_inode *inode = file_live(fs, ino, &rc);
 	if (inode && fs->read_only)
 		rc = -EROFS;
@@ -353,6 +357,7 @@ int nvfs_fallocate(struct nvfs *fs, uint64_t ino, int mode, uint64_t off,
 		rc = allocate_range(fs, ent, inode, off, len, keep);
 	}
 	iunlock(fs, ent);
+	change_end(fs);
 	return rc;
 }
 

@@ -285,10 +285,14 @@ ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 {
 	if (off >= MAX_FILE_SIZE || size > MAX_FILE_SIZE - off)
 		return -EFBIG;
+	int rc = change_begin(fs);
+	if (rc)
+		return rc;
 	struct icache_ent *ent = ilock(fs, ino, true);
-	if (!ent)
+	if (!ent) {
+		change_end(fs);
 		return -ENOMEM;
-	int rc = 0;
+	}
 	int64_t n = 0;
 	struct nvmpfs_inode *inode = file_live(fs, ino, &rc);
 	if (inode && fs->read_only)
@@ -301,6 +305,7 @@ ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 			file_forget_healed(ent, off, (uint64_t)n);
 	}
 	iunlock(fs, ent);
+	change_end(fs);
 	if (rc)
 		return rc;
 	STAT_ADD(fs, writes, 1);

@@ -161,9 +161,13 @@ int nvfs_setxattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
 {
 	if (size > NVMPFS_XATTR_VALUE_MAX)
 		return -E2BIG;
+	if (change_begin(fs))
+		return -EROFS;
 	struct icache_ent *e = ilock(fs, ino, true);
-	if (!e)
+	if (!e) {
+		change_end(fs);
 		return -ENOMEM;
+	}
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	int rc = inode ? check_name(fs, name, inode) : -ENOENT;
 	if (rc == 0 && fs->read_only)
@@ -187,6 +191,7 @@ int nvfs_setxattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
 			rc = change(fs, inode, &c);
 	}
 	iunlock(fs, e);
+	change_end(fs);
 	return rc;
 }
 
@@ -250,9 +255,13 @@ ssize_t nvfs_listxattr(struct nvfs *fs, uint64_t ino, char *list, size_t size)
 int nvfs_removexattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
 		     const char *name)
 {
+	if (change_begin(fs))
+		return -EROFS;
 	struct icache_ent *e = ilock(fs, ino, true);
-	if (!e)
+	if (!e) {
+		change_end(fs);
 		return -ENOMEM;
+	}
 	struct nvmpfs_inode *inode = inode_live(fs, ino);
 	int rc = inode ? check_name(fs, name, inode) : -ENOENT;
 	struct nvmpfs_xattr_rec *rec;
@@ -271,6 +280,7 @@ int nvfs_removexattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
 		rc = change(fs, inode, &c);
 	}
 	iunlock(fs, e);
+	change_end(fs);
 	return rc;
 }
 
