@@ -149,6 +149,8 @@ static struct fuse_session *start_session(const struct daemon_opts *o,
 		fuse_session_new(&args, &nvmpfs_ops, sizeof(nvmpfs_ops), fs);
 	fuse_opt_free_args(&args);
 	free(opts);
+	if (se)
+		ops_set_session(se);
 	return se;
 }
 
