@@ -128,14 +128,20 @@ static uint64_t plan_get(const struct map_plan *p, const uint64_t *at)
 	return *at;
 }
 
-/* Words of new nodes are set now; words of the tree at apply. */
-static int plan_set(struct map_plan *p, uint64_t *at, uint64_t value)
+/*
+ * Words of new nodes are set now; words of the tree at apply.  data says
+ * the word names the data block of file block lblk (else a new node).
+ */
+static int plan_set(struct map_plan *p, uint64_t *at, uint64_t value,
+		    bool data, uint64_t lblk)
 {
 	if (in_fresh_node(p, at)) {
 		*at = value;
 		pool_flush_ptr(p->fs->pool, at, sizeof(*at));
 		return 0;
 	}
+	if (!data && !p->looking_ahead)
+		p->structure_needed = true;
 	for (size_t i = p->nstores; i-- > 0;)
 		if (p->stores[i].at == at) {
 			p->stores[i].value = value;
@@ -144,7 +150,7 @@ static int plan_set(struct map_plan *p, uint64_t *at, uint64_t value)
 	if (p->nstores == p->cap_stores &&
 	    grow((void **)&p->stores, &p->cap_stores, sizeof(*p->stores)))
 		return -ENOMEM;
-	p->stores[p->nstores++] = (struct map_store){ at, value };
+	p->stores[p->nstores++] = (struct map_store){ at, value, lblk, data };
 	return 0;
 }
 
@@ -188,8 +194,11 @@ static int plan_grow(struct map_plan *p, uint64_t lblk)
 		if (rc)
 			return rc;
 		if (height > 0)
-			plan_set(p, &node_at(p->fs, blk)[0], nvmpfs_map_root(p->map));
+			plan_set(p, &node_at(p->fs, blk)[0],
+				 nvmpfs_map_root(p->map), false, 0);
 		p->map = nvmpfs_map_word(blk, height + 1);
+		if (!p->looking_ahead)
+			p->structure_needed = true;
 	}
 	return 0;
 }
@@ -205,7 +214,7 @@ static int plan_leaf(struct map_plan *p, uint64_t lblk, uint64_t **leaf)
 		if (!child) {
 			int rc = new_node(p, &child);
 			if (rc == 0)
-				rc = plan_set(p, &node[idx], child);
+				rc = plan_set(p, &node[idx], child, false, 0);
 			if (rc)
 				return rc;
 		}
@@ -252,7 +261,7 @@ int map_plan_map(struct map_plan *p, uint64_t lblk, uint64_t want,
 	uint64_t start, n;
 	rc = take(p, prev ? prev + 1 : p->fs->alloc.hint, holes, &start, &n);
 	for (uint64_t i = 0; rc == 0 && i < n; i++)
-		rc = plan_set(p, &leaf[idx + i], start + i);
+		rc = plan_set(p, &leaf[idx + i], start + i, true, lblk + i);
 	if (rc)
 		return rc;
 	*pblk = start;
@@ -264,6 +273,33 @@ int map_plan_map(struct map_plan *p, uint64_t lblk, uint64_t want,
 bool map_plan_empty(const struct map_plan *p)
 {
 	return p->ntaken == 0;
+}
+
+int map_plan_lookahead(struct map_plan *p, uint64_t lblk)
+{
+	if (lblk >= capacity(NVMPFS_MAP_MAX_HEIGHT) ||
+	    !word_is_sane(p->fs, p->map))
+		return 0;
+	p->looking_ahead = true;
+	uint64_t *leaf;
+	int rc = plan_grow(p, lblk);
+	if (rc == 0)
+		rc = plan_leaf(p, lblk, &leaf);
+	p->looking_ahead = false;
+	return rc;
+}
+
+void map_plan_apply_past(struct map_plan *p, uint64_t from)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < p->nstores; i++) {
+		struct map_store *st = &p->stores[i];
+		if (st->data && st->lblk >= from)
+			pool_store64(p->fs->pool, st->at, st->value);
+		else
+			p->stores[kept++] = *st;
+	}
+	p->nstores = kept;
 }
 
 int map_plan_log(struct map_plan *p, struct tx *tx)
@@ -288,6 +324,7 @@ void map_plan_apply(struct map_plan *p)
 			     p->inode->blocks + p->new_blocks);
 	p->nstores = p->nfresh = p->ntaken = 0;
 	p->new_blocks = 0;
+	p->structure_needed = false;
 }
 
 void map_plan_cancel(struct map_plan *p)

@@ -49,6 +49,9 @@ int bmap_walk(struct nvfs *fs, const struct nvmpfs_inode *inode,
 struct map_store {
 	uint64_t *at;            /* a word of a node already in the tree */
 	uint64_t value;
+	uint64_t lblk;           /* data: the file block it maps */
+	bool data;               /* a leaf entry naming a data block (else a
+				    pointer to a new node) */
 };
 
 struct map_plan {
@@ -62,6 +65,12 @@ struct map_plan {
 	struct pool_range *taken;/* runs taken (data and nodes) */
 	size_t ntaken, cap_taken;
 	uint64_t new_blocks;
+	/*
+	 * The blocks mapped need new structure (a node linked in, or a new
+	 * root): published in its own drain before a size that shows them.
+	 */
+	bool structure_needed;
+	bool looking_ahead;      /* making structure for later writes */
 };
 
 void map_plan_init(struct map_plan *p, struct nvfs *fs,
@@ -75,6 +84,17 @@ void map_plan_init(struct map_plan *p, struct nvfs *fs,
 int map_plan_map(struct map_plan *p, uint64_t lblk, uint64_t want,
 		 uint64_t *pblk, uint64_t *got, bool *fresh);
 bool map_plan_empty(const struct map_plan *p);
+/*
+ * Makes the tree able to map lblk (nodes down to its leaf) without
+ * mapping it: structure for a write to come, published with this one.
+ */
+int map_plan_lookahead(struct map_plan *p, uint64_t lblk);
+/*
+ * Publishes now the entries naming data blocks from file block `from` on
+ * (past the size: nobody reads them before the size moves), so that they
+ * become durable with the data.
+ */
+void map_plan_apply_past(struct map_plan *p, uint64_t from);
 /* Inside a transaction: logs every word map_plan_apply will change. */
 int map_plan_log(struct map_plan *p, struct tx *tx);
 /* After the drain: publishes the new blocks (stores flushed, not drained). */

@@ -10,6 +10,13 @@
  *     new blocks get their data (and any new map nodes their contents)
  *     first; then single-word stores publish them (map entries, the map
  *     word, the size) and overwritten blocks change.  No journal either.
+ *     When the size would show what only this last drain makes durable
+ *     (new map structure, or bytes past the old end of file written in
+ *     its block), the size waits for a drain of its own: one more, which
+ *     the first write of an empty file pays (three) and an append inside
+ *     the last block (two); an append that nears the end of its leaf
+ *     makes the next one ahead of time, so sequential appends stay at
+ *     two.
  *   - the first write into an extent that is not marked yet: one more
  *     drain, for the mark.
  *
@@ -42,6 +49,7 @@ struct fill {
 	uint64_t off;            /* of buf */
 	enum fill_mode mode;
 	bool grow_size;          /* the size follows the end of what is filled */
+	bool published;          /* the plan's blocks are (partly) in the map */
 	struct map_plan plan;
 	struct segment *segs;
 	size_t nsegs, cap;
@@ -212,7 +220,38 @@ static void publish_inode(struct fill *f, uint64_t end)
 	inode_touch_now(f->fs, inode, f->mode != FILL_ALLOCATE_ONLY, true);
 }
 
-/* The drains of one round; see the top of the file. */
+/* Whether this round moves the size (what the map must show first). */
+static bool grows(const struct fill *f, uint64_t end)
+{
+	return f->grow_size && end > f->inode->size;
+}
+
+/*
+ * Whether the size must wait for a drain of its own: it shows blocks that
+ * hang on new structure, or bytes written in place past the old size (in
+ * the block that held the old end of file).
+ */
+static bool size_waits(const struct fill *f, uint64_t end)
+{
+	if (!grows(f, end))
+		return false;
+	if (f->plan.structure_needed)
+		return true;
+	for (size_t i = 0; i < f->nsegs; i++)
+		if (!f->segs[i].fresh &&
+		    f->segs[i].pos + f->segs[i].n > f->inode->size)
+			return true;
+	return false;
+}
+
+/*
+ * The drains of one round (see the top of the file).  The order keeps a
+ * crash from showing a size whose bytes are not there: new blocks past
+ * the size get their data and their leaf entries in the first drain
+ * (nobody reads past the size); entries inside the size, and new nodes,
+ * are published after it; the size moves last -- in a drain of its own
+ * when what it shows was not durable before this round's last drain.
+ */
 static int publish(struct fill *f, uint64_t end)
 {
 	struct nvfs *fs = f->fs;
@@ -222,6 +261,8 @@ static int publish(struct fill *f, uint64_t end)
 	for (size_t i = 0; i < f->nsegs; i++)
 		if (f->segs[i].fresh)
 			fill_fresh(f, &f->segs[i]);
+	map_plan_apply_past(&f->plan, blocks_to_cover(f->inode->size));
+	f->published = true;
 	if (!map_plan_empty(&f->plan) && pool_pending(fs->pool))
 		rc = pool_drain(fs->pool);
 	if (rc == 0) {
@@ -230,13 +271,37 @@ static int publish(struct fill *f, uint64_t end)
 				copy_segment(f, &f->segs[i]);
 			store_sums(f, &f->segs[i]);
 		}
+		bool wait = size_waits(f, end);
 		map_plan_apply(&f->plan);
+		if (wait)
+			rc = pool_drain(fs->pool);
+	}
+	if (rc == 0) {
 		publish_inode(f, end);
 		rc = pool_drain(fs->pool);
 	}
 	/* Only now is the data durable: the extents may cool. */
 	end_intent(f, f->nsegs);
 	return rc;
+}
+
+/* Blocks ahead of an append whose leaf is made now (see bmap.h). */
+#define LOOKAHEAD_BLOCKS 256u
+
+/*
+ * An append that nears the end of its leaf also makes the next leaf, and
+ * publishes it with its own drains: the append after it then finds its
+ * structure in place and moves the size in two drains, not three.
+ */
+static void look_ahead(struct fill *f, uint64_t mapped_end)
+{
+	if (!grows(f, mapped_end) || mapped_end == 0)
+		return;
+	uint64_t next = block_of(mapped_end - 1) + LOOKAHEAD_BLOCKS;
+	if (bmap_lookup(f->fs, f->inode, next, NULL) ||
+	    block_of(mapped_end - 1) / NVMPFS_MAP_FANOUT == next / NVMPFS_MAP_FANOUT)
+		return;
+	map_plan_lookahead(&f->plan, next);
 }
 
 static int64_t fill_round(struct fill *f, uint64_t pos, uint64_t end)
@@ -250,8 +315,10 @@ static int64_t fill_round(struct fill *f, uint64_t pos, uint64_t end)
 		map_plan_fini(&f->plan);
 		return rc;
 	}
+	look_ahead(f, mapped_end);
+	f->published = false;
 	int prc = publish(f, mapped_end);
-	if (prc)
+	if (prc && !f->published)
 		map_plan_cancel(&f->plan);
 	map_plan_fini(&f->plan);
 	return prc ? prc : (int64_t)(mapped_end - pos);
