@@ -295,7 +295,7 @@ static int publish(struct fill *f, uint64_t end)
  */
 static void look_ahead(struct fill *f, uint64_t mapped_end)
 {
-	if (!grows(f, mapped_end) || mapped_end == 0)
+	if (f->mode != FILL_DATA || !grows(f, mapped_end) || mapped_end == 0)
 		return;
 	uint64_t next = block_of(mapped_end - 1) + LOOKAHEAD_BLOCKS;
 	if (bmap_lookup(f->fs, f->inode, next, NULL) ||
