@@ -247,15 +247,17 @@ static uint64_t holes_in(struct nvfs *fs, const struct nvmpfs_inode *inode,
 
 /*
  * fallocate 0 / KEEP_SIZE: map every block of the range, zeroing new
- * ones.  Refused at once with ENOSPC when the holes outnumber the free
- * blocks (a huge range must not eat the pool first).
+ * ones.  Refused at once with ENOSPC when the holes and the map nodes
+ * mapping them may need outnumber the free blocks (a huge range must not
+ * eat the pool first; statfs keeps the same nodes back from f_bavail).
  */
 static int allocate_range(struct nvfs *fs, struct icache_ent *ent,
 			  struct nvmpfs_inode *inode, uint64_t off,
 			  uint64_t len, bool keep_size)
 {
 	uint64_t first = block_of(off), last = blocks_to_cover(off + len);
-	if (holes_in(fs, inode, first, last) > alloc_free_blocks(fs))
+	uint64_t holes = holes_in(fs, inode, first, last);
+	if (holes && holes + nvfs_map_overhead(holes) > alloc_free_blocks(fs))
 		return -ENOSPC;
 	int64_t n = file_fill(fs, ent, inode, NULL, off, len,
 			      FILL_ALLOCATE_ONLY, !keep_size);
