@@ -3,7 +3,7 @@
  * the bad-range list.
  *
  * Every WRITE is durable, with its checksums, when it is answered (see
- * DESIGN.md, "Durability points", and write.c), so a sync point finds
+ * docs/DESIGN.md, "Durability points", and write.c), so a sync point finds
  * nothing left to drain of its own: it drains what its thread may still
  * hold (lazy access times), verifies when asked, and -- with a mirror --
  * waits for the mirror.  Verification and scrub walk only what is mapped
