@@ -94,7 +94,10 @@ int main(int argc, char **argv)
 	memcpy(map + FIRST_OFF, first, sizeof(first));
 	memcpy(map + SECOND_OFF, second, sizeof(second));
 
-	/* One call makes both durable: one drain for all the ranges. */
+	/*
+	 * One call makes both durable: the pages go to the daemon (each
+	 * WRITE durable when answered) and one request covers every range.
+	 */
 	struct nvmpfs_addr_range addrs[2] = {
 		{ map + FIRST_OFF, sizeof(first) },
 		{ map + SECOND_OFF, sizeof(second) },

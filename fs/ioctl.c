@@ -3,8 +3,8 @@
  * request in, one reply out, translated to one call of the core.
  *
  * The kernel sends an ioctl on any open file, whatever its open mode.
- * Those that change state (flush stores checksums and, with verify,
- * records bad ranges; scrub records bad ranges) need a descriptor open
+ * Those that act as a writer would (flush is a sync point and, with
+ * verify, records bad ranges; scrub records bad ranges) need a descriptor open
  * for writing, as write(2) does, and fail with EBADF on one open
  * read-only -- except for root.  Remount is root's alone.
  */

@@ -126,6 +126,10 @@ struct nvfs {
 /* Map nodes that mapping n more data blocks may need. */
 uint64_t nvfs_map_overhead(uint64_t n);
 
+/* ---- tx.c ---- */
+/* A change could not be made durable: the mount turns read-only. */
+void fs_fail_read_only(struct nvfs *fs, int rc);
+
 /* ---- remount.c: around every change of the pool ---- */
 /* -EROFS when read-only; otherwise holds the freeze until change_end. */
 int change_begin(struct nvfs *fs);

@@ -15,7 +15,7 @@
 static void free_if_dead(struct nvfs *fs, uint64_t ino)
 {
 	if (change_begin(fs))
-		return; /* read-only: freed at the unmount */
+		return; /* read-only: freed back in read-write, or at a mount */
 	struct icache_ent *e = ilock(fs, ino, true);
 	if (!e) {
 		change_end(fs);

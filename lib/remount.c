@@ -13,6 +13,7 @@
 #include <errno.h>
 
 #include "fs.h"
+#include "reclaim.h"
 #include "super.h"
 
 int change_begin(struct nvfs *fs)
@@ -42,6 +43,20 @@ static int make_clean(struct nvfs *fs)
 	return 0;
 }
 
+/*
+ * Back to read-write: files closed while read-only after being unlinked
+ * (their freeing was put off) are freed now -- those nothing holds.
+ */
+static void free_dead_files(struct nvfs *fs)
+{
+	for (uint64_t ino = NVMPFS_ROOT_INO + 1; ino < fs->sb.inode_count; ino++) {
+		const struct nvmpfs_inode *inode = inode_get(fs, ino);
+		if (__atomic_load_n(&inode->mode, __ATOMIC_RELAXED) &&
+		    __atomic_load_n(&inode->nlink, __ATOMIC_RELAXED) == 0)
+			reclaim_if_dead(fs, ino);
+	}
+}
+
 int nvfs_set_read_only(struct nvfs *fs, bool ro)
 {
 	int rc = 0;
@@ -57,7 +72,12 @@ int nvfs_set_read_only(struct nvfs *fs, bool ro)
 		fs->sb.state = NVMPFS_STATE_MOUNTED;
 		super_store(fs->pool, &fs->sb);
 		fs->read_only = false;
+		rc = 1;
 	}
 	pthread_rwlock_unlock(&fs->freeze);
+	if (rc == 1) {
+		free_dead_files(fs);
+		rc = 0;
+	}
 	return rc;
 }

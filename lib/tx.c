@@ -76,11 +76,14 @@ static void settle(struct tx *tx, bool committed)
 	tx->ninodes_taken = tx->ninodes_freed = 0;
 }
 
-static void fail_read_only(struct nvfs *fs, int rc)
+/*
+ * Set without the freeze (the caller holds it shared): changes under
+ * way finish or fail on the pool's sticky error; new ones see the flag.
+ */
+void fs_fail_read_only(struct nvfs *fs, int rc)
 {
-	if (fs->read_only)
+	if (__atomic_exchange_n(&fs->read_only, true, __ATOMIC_SEQ_CST))
 		return;
-	fs->read_only = true;
 	nvfs_log(fs, "%s: a change could not be made durable (%s): the file "
 		 "system is now read-only; unmount and run fsck.nvmpfs",
 		 fs->pool->path, strerror(-rc));
@@ -90,7 +93,7 @@ int tx_commit(struct tx *tx)
 {
 	int rc = lane_commit(tx->lane);
 	if (rc) {
-		fail_read_only(tx->fs, rc);
+		fs_fail_read_only(tx->fs, rc);
 		tx->taken.n = tx->freed.n = 0;  /* keep everything: safe */
 		tx->ninodes_taken = tx->ninodes_freed = 0;
 	} else {
@@ -107,7 +110,7 @@ int tx_step(struct tx *tx)
 {
 	int rc = lane_step(tx->lane);
 	if (rc) {
-		fail_read_only(tx->fs, rc);
+		fs_fail_read_only(tx->fs, rc);
 		return rc;
 	}
 	settle(tx, true);
@@ -118,7 +121,7 @@ void tx_abort(struct tx *tx)
 {
 	int rc = lane_abort(tx->lane);
 	if (rc)
-		fail_read_only(tx->fs, rc);
+		fs_fail_read_only(tx->fs, rc);
 	settle(tx, false);
 	lane_put(tx->lane);
 	range_list_free(&tx->taken);

@@ -373,6 +373,8 @@ ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 	}
 	iunlock(fs, ent);
 	change_end(fs);
+	if (rc == -EIO && fs->pool->sync_error)
+		fs_fail_read_only(fs, rc);
 	if (rc)
 		return rc;
 	STAT_ADD(fs, writes, 1);

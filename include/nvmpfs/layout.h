@@ -27,8 +27,9 @@
  *    failure never tears it.
  *  - File data is written in place and made durable before the WRITE reply;
  *    blocks newly given to a file hold their data (or zeros) durably before
- *    the map entry that points at them does, and every byte of a file at an
- *    offset >= its size reads as zero.  (An extending write cut short by a
+ *    a map entry inside the file's size points at them (an entry past the
+ *    size may become durable with the data: nothing reads past the size),
+ *    and every byte of a file at an offset >= its size reads as zero.  (An extending write cut short by a
  *    crash can leave bytes past the size; the mount after an unclean
  *    shutdown zeroes them.)
  *  - The block bitmap is exact only while the superblock says CLEAN: a

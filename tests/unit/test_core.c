@@ -1528,7 +1528,24 @@ UNIT_TEST(xattr_store_fsck_repair)
 	CHECK_EQ(0, run_check(path, false, NULL, NULL));
 }
 
-/* ---- crash points ---- */
+/* Copies a pool file (to start each round from the same state). */
+static void copy_file(const char *from, const char *to)
+{
+	static uint8_t buf[1 << 20];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT |
+						  O_TRUNC, 0600);
+	ssize_t n;
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	if (in < 0 || out < 0)
+		FAIL("copy of %s to %s failed", from, to);
+	close(in);
+	close(out);
+}
+
+/* ---- crash points (need the power-failure simulation) ---- */
+#ifdef NVMPFS_CRASH_SIM
 
 enum { CP_OLD = 150, CP_OPS = 60, CP_NAMES = CP_OLD + CP_OPS };
 
@@ -1630,20 +1647,6 @@ static bool cp_matches(struct nvfs *fs, uint64_t f, const struct xstate *s)
 	return count_names(fs, f) == present;
 }
 
-static void copy_file(const char *from, const char *to)
-{
-	static uint8_t buf[1 << 20];
-	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT |
-						  O_TRUNC, 0600);
-	ssize_t n;
-	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			break;
-	if (in < 0 || out < 0)
-		FAIL("copy of %s to %s failed", from, to);
-	close(in);
-	close(out);
-}
 
 /* Runs the workload in a child that the power-failure simulation kills. */
 static void cp_crash_child(const char *path, uint64_t f, uint64_t at)
@@ -1720,6 +1723,7 @@ UNIT_TEST(xattr_store_crash_points)
 	CHECK_EQ(0, bad_state);
 	CHECK_EQ(0, bad_check);
 }
+#endif /* NVMPFS_CRASH_SIM */
 
 /* Messages about damage the test made on purpose. */
 static void quiet_log(const char *msg)
