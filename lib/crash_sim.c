@@ -7,6 +7,10 @@
  * each 8-byte word of them is kept or lost at random, which is exactly the
  * freedom real persistent memory has (aligned 8-byte stores are atomic,
  * nothing else is ordered before a drain).
+ *
+ * NVMPFS_CRASH_GRAIN=1, 2 or 4 tears below that, per piece of so many
+ * bytes: media weaker than the file system assumes, for tests that must
+ * show their checks of torn words can fail.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -26,6 +30,7 @@ struct crash_sim {
 	uint64_t seen;
 	uint64_t rng;
 	int tear;              /* 1: keep each pending word at random */
+	unsigned grain;        /* bytes that reach the media whole: 8, 4, 2, 1 */
 };
 
 static uint64_t next_random(struct crash_sim *sim)
@@ -56,12 +61,39 @@ int crash_sim_init(struct pool *pool, char *err, size_t errlen)
 	sim->rng = (seed ? strtoull(seed, NULL, 0) : 1) | 1;
 	const char *mode = getenv("NVMPFS_CRASH_MODE");
 	sim->tear = !(mode && strcmp(mode, "drop") == 0);
+	const char *grain = getenv("NVMPFS_CRASH_GRAIN");
+	char *end = NULL;
+	sim->grain = grain && *grain ? (unsigned)strtoul(grain, &end, 10) : 8;
+	if ((end && *end) || (sim->grain != 1 && sim->grain != 2 &&
+			      sim->grain != 4 && sim->grain != 8)) {
+		snprintf(err, errlen, "%s: NVMPFS_CRASH_GRAIN is '%s': it must "
+			 "be 1, 2, 4 or 8 (bytes)", pool->path, grain);
+		free(sim->shadow);
+		free(sim);
+		return -1;
+	}
 	pool->sim = sim;
 	return 0;
 nomem:
 	snprintf(err, errlen, "%s: no memory for the crash simulation shadow",
 		 pool->path);
 	return -1;
+}
+
+/* Keeps each differing piece of one pending word at random. */
+static void tear_word(struct crash_sim *sim, uint8_t *media,
+		      const uint8_t *cache, uint64_t *kept, uint64_t *lost)
+{
+	for (unsigned b = 0; b < 8; b += sim->grain) {
+		if (memcmp(media + b, cache + b, sim->grain) == 0)
+			continue;
+		if (sim->tear && (next_random(sim) & 1)) {
+			memcpy(media + b, cache + b, sim->grain);
+			(*kept)++;
+		} else {
+			(*lost)++;
+		}
+	}
 }
 
 static void power_fail(struct pool *pool)
@@ -71,23 +103,17 @@ static void power_fail(struct pool *pool)
 	uint64_t *media = (uint64_t *)sim->shadow;
 	const uint64_t *cache = (const uint64_t *)pool->base;
 	uint64_t kept = 0, lost = 0;
-	for (uint64_t i = 0; i < words; i++) {
-		if (media[i] == cache[i])
-			continue;
-		if (sim->tear && (next_random(sim) & 1)) {
-			media[i] = cache[i];
-			kept++;
-		} else {
-			lost++;
-		}
-	}
+	for (uint64_t i = 0; i < words; i++)
+		if (media[i] != cache[i])
+			tear_word(sim, (uint8_t *)&media[i],
+				  (const uint8_t *)&cache[i], &kept, &lost);
 	memcpy(pool->base, sim->shadow, pool->size);
 	msync(pool->base, pool->size, MS_SYNC);
 	fprintf(stderr,
 		"nvmpfs: crash simulation: power failure at drain %llu "
-		"(%llu unflushed words kept, %llu lost)\n",
+		"(%llu unflushed %u-byte pieces kept, %llu lost)\n",
 		(unsigned long long)sim->seen, (unsigned long long)kept,
-		(unsigned long long)lost);
+		sim->grain, (unsigned long long)lost);
 	kill(getpid(), SIGKILL);
 	_exit(137);
 }

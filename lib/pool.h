@@ -30,7 +30,8 @@
  * failure at that instant could leave -- the shadow plus, per 8-byte word,
  * either the new or the old value of each store not yet drained
  * (NVMPFS_CRASH_MODE=tear, the default) or only old values (drop) -- and
- * kills the process.  NVMPFS_CRASH_SEED seeds the choice.
+ * kills the process.  NVMPFS_CRASH_SEED seeds the choice;
+ * NVMPFS_CRASH_GRAIN=1, 2 or 4 tears pieces that small instead of words.
  */
 #ifndef NVMPFS_POOL_H
 #define NVMPFS_POOL_H

@@ -246,6 +246,18 @@ static uint64_t holes_in(struct nvfs *fs, const struct nvmpfs_inode *inode,
 }
 
 /*
+ * Whether the holes of [off, off + len), with the map nodes mapping them
+ * may need, outnumber the free blocks.
+ */
+static bool too_many_holes(struct nvfs *fs, const struct nvmpfs_inode *inode,
+			   uint64_t off, uint64_t len)
+{
+	uint64_t first = block_of(off), last = blocks_to_cover(off + len);
+	uint64_t holes = holes_in(fs, inode, first, last);
+	return holes && holes + nvfs_map_overhead(holes) > alloc_free_blocks(fs);
+}
+
+/*
  * fallocate 0 / KEEP_SIZE: map every block of the range, zeroing new
  * ones.  Refused at once with ENOSPC when the holes and the map nodes
  * mapping them may need outnumber the free blocks (a huge range must not
@@ -255,9 +267,7 @@ static int allocate_range(struct nvfs *fs, struct icache_ent *ent,
 			  struct nvmpfs_inode *inode, uint64_t off,
 			  uint64_t len, bool keep_size)
 {
-	uint64_t first = block_of(off), last = blocks_to_cover(off + len);
-	uint64_t holes = holes_in(fs, inode, first, last);
-	if (holes && holes + nvfs_map_overhead(holes) > alloc_free_blocks(fs))
+	if (too_many_holes(fs, inode, off, len))
 		return -ENOSPC;
 	int64_t n = file_fill(fs, ent, inode, NULL, off, len,
 			      FILL_ALLOCATE_ONLY, !keep_size);
@@ -310,11 +320,17 @@ static int punch_range(struct nvfs *fs, struct icache_ent *ent,
 	return rc;
 }
 
-/* ZERO_RANGE: zero what is mapped, allocate (zeroed) what is not. */
+/*
+ * ZERO_RANGE: zero what is mapped, allocate (zeroed) what is not.  A
+ * range whose holes cannot be filled is refused before anything is
+ * zeroed: a failed call leaves the data as it was.
+ */
 static int zero_range(struct nvfs *fs, struct icache_ent *ent,
 		      struct nvmpfs_inode *inode, uint64_t off, uint64_t len,
 		      bool keep_size)
 {
+	if (too_many_holes(fs, inode, off, len))
+		return -ENOSPC;
 	uint64_t end = off + len;
 	uint64_t limit = end < inode->size ? end : inode->size;
 	int rc = off < limit ? zero_mapped(fs, ent, inode, off, limit) : 0;

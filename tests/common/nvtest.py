@@ -98,3 +98,65 @@ def wait_until(cond, timeout=5.0):
         if v or time.time() > end:
             return v
         time.sleep(0.05)
+
+
+# ---- checks that say why they failed ----
+#
+# A test prints its checks as "label: True"; a failing one must also show
+# what it found.  same() and holds() return True when the check passes
+# (so the expected output stays "True"), else a Mismatch, which is false
+# and prints as "False (what was found)".
+
+class Mismatch:
+    """A failed check: false, and printed as False with the values seen."""
+
+    def __init__(self, detail):
+        self.detail = detail
+
+    def __bool__(self):
+        return False
+
+    def __str__(self):
+        return f"False ({self.detail})"
+
+    __repr__ = __str__
+
+    def __format__(self, spec):
+        return format(str(self), spec)
+
+
+def _short(v, limit=120):
+    r = repr(v)
+    return r if len(r) <= limit else r[:limit] + f"... ({len(r)} chars)"
+
+
+def _describe(got, want):
+    if isinstance(got, (bytes, bytearray, memoryview)) and \
+            isinstance(want, (bytes, bytearray, memoryview)):
+        got, want = bytes(got), bytes(want)
+        n = min(len(got), len(want))
+        i = next((k for k in range(n) if got[k] != want[k]), n)
+        where = (f"first difference at byte {i}: {got[i]:#04x}, "
+                 f"want {want[i]:#04x}" if i < n else
+                 f"the first {n} bytes agree")
+        return f"{len(got)} bytes, want {len(want)}; {where}"
+    if isinstance(got, (set, frozenset)) and isinstance(want, (set, frozenset)):
+        return (f"missing {_short(sorted(want - got, key=repr))}, "
+                f"unexpected {_short(sorted(got - want, key=repr))}")
+    return f"got {_short(got)}, want {_short(want)}"
+
+
+def same(got, want):
+    """True when got == want, else a Mismatch saying how they differ (for
+    bytes: the lengths and the first byte that differs)."""
+    if got == want:
+        return True
+    return Mismatch(_describe(got, want))
+
+
+def holds(ok, **values):
+    """True when ok, else a Mismatch naming the values the check was on:
+    holds(used >= 32 * MiB, used=used)."""
+    if ok:
+        return True
+    return Mismatch(", ".join(f"{k}={_short(v)}" for k, v in values.items()))

@@ -17,7 +17,10 @@
  *                                     at OFF, MARK (a string) at its start
  *   pwrites FILE N STRIDE LEN SYNC    N pwrites of LEN bytes at i*STRIDE,
  *                                     then SYNC: none fsync fdatasync sfr
- *                                     syncfs
+ *                                     syncfs; $PMTOOL_BEFORE_SYNC, if set,
+ *                                     is run (sh -c) between the two, so
+ *                                     that a test can read the counters
+ *                                     of the sync alone
  *   flush FILE N STRIDE LEN           optimized flush of N ranges
  *                                     (i*STRIDE, LEN), one call
  *   flushr FILE OFF:LEN...            optimized flush of these ranges
@@ -248,6 +251,11 @@ static int cmd_pwrites(int argc, char **argv)
 		memset(buf, 'a' + (int)(i % 26), len);
 		if (pwrite(fd, buf, len, (off_t)(i * stride)) != (ssize_t)len)
 			die("pwrite");
+	}
+	const char *hook = getenv("PMTOOL_BEFORE_SYNC");
+	if (hook && *hook && system(hook) != 0) {
+		fprintf(stderr, "pmtool: PMTOOL_BEFORE_SYNC failed: %s\n", hook);
+		exit(2);
 	}
 	int rc = do_sync(fd, argv[5]);
 	printf("%zu writes, %s: %s\n", n, argv[5], ename(rc < 0 ? errno : 0));

@@ -2438,6 +2438,395 @@ UNIT_TEST(super_load_refuses_foreign)
 }
 
 /* ------------------------------------------------------------------ */
+/* Checksums, verify, scrub, the write-intent map, recovery (issue 9)  */
+
+/* The pool block holding file block lblk (0 for a hole). */
+static uint64_t file_pblk(struct nvfs *fs, uint64_t ino, uint64_t lblk)
+{
+	return bmap_lookup(fs, inode_get(fs, ino), lblk, NULL);
+}
+
+/* Changes bytes of a pool block behind the file system's back (durable):
+ * as bit rot would, or a write whose data reached the media without its
+ * checksum word. */
+static void scribble(struct nvfs *fs, uint64_t pblk, unsigned off,
+		     unsigned len, uint8_t byte)
+{
+	uint8_t *p = (uint8_t *)pool_block(fs->pool, pblk) + off;
+	memset(p, byte, len);
+	pool_flush_ptr(fs->pool, p, len);
+	pool_drain(fs->pool);
+}
+
+/* Whether every block of file blocks [first, last) carries the checksum of
+ * its data, and that checksum is durable (nothing left for a sync point). */
+static bool blocks_summed(struct nvfs *fs, uint64_t ino, uint64_t first,
+			  uint64_t last)
+{
+	bool ok = !pool_pending(fs->pool);
+	if (!ok)
+		fprintf(stderr, "    stores still pending after the write\n");
+	for (uint64_t b = first; b < last; b++) {
+		uint64_t pblk = file_pblk(fs, ino, b);
+		uint64_t word = pblk ? *csum_word(fs, pblk) : 0;
+		if (!pblk || word == 0 || word != csum_of_block(fs, pblk)) {
+			fprintf(stderr, "    file block %llu (pool block %llu): "
+				"checksum word %#llx, data's %#llx\n",
+				(unsigned long long)b, (unsigned long long)pblk,
+				(unsigned long long)word, (unsigned long long)
+				(pblk ? csum_of_block(fs, pblk) : 0));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+UNIT_TEST(csum_stored_with_writes)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("csum"), 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	/* Extending writes: whole blocks, then a partial last block. */
+	write_pattern(fs, f, 0, 3 * BS, 1);
+	CHECK(blocks_summed(fs, f, 0, 3));
+	write_pattern(fs, f, 3 * BS, 5000, 1);
+	CHECK_EQ(3 * BS + 5000, getattr_(fs, f).st_size);
+	CHECK(blocks_summed(fs, f, 0, 5));
+	/* Overwrite of a whole block: a new word, still matching. */
+	uint64_t before = *csum_word(fs, file_pblk(fs, f, 1));
+	write_pattern(fs, f, BS, BS, 2);
+	CHECK(blocks_summed(fs, f, 1, 2));
+	CHECK(before != *csum_word(fs, file_pblk(fs, f, 1)));
+	/* Partial writes: inside a block, across a block boundary, into the
+	 * partial last block. */
+	before = *csum_word(fs, file_pblk(fs, f, 2));
+	write_pattern(fs, f, 2 * BS + 1000, 100, 3);
+	CHECK(blocks_summed(fs, f, 2, 3));
+	CHECK(before != *csum_word(fs, file_pblk(fs, f, 2)));
+	write_pattern(fs, f, 2 * BS - 100, 200, 4);
+	CHECK(blocks_summed(fs, f, 1, 3));
+	write_pattern(fs, f, 4 * BS + 10, 20, 5);
+	CHECK(blocks_summed(fs, f, 4, 5));
+	/* Each block's word is the checksum of what a read returns. */
+	for (uint64_t b = 0; b < 5; b++)
+		CHECK_EQ(0, csum_check_block(fs, file_pblk(fs, f, b)));
+	umount_fs(fs);
+}
+
+UNIT_TEST(flush_verify_finds_bad_blocks)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("verify"), 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	write_pattern(fs, f, 0, 4 * BS, 6);
+	scribble(fs, file_pblk(fs, f, 2), 100, 1, 0x5A);
+	struct nvfs_range failed[8];
+	size_t nfailed = 99;
+	struct nvfs_range all = { 0, 4 * BS };
+	CHECK_EQ(0, nvfs_flush(fs, f, &all, 1, NVFS_FLUSH_VERIFY, failed, 8,
+			       &nfailed, NULL));
+	REQUIRE_EQ(1, nfailed);
+	CHECK_UEQ(2 * BS, failed[0].off);
+	CHECK_UEQ(BS, failed[0].len);
+	/* Clean blocks only: nothing found. */
+	struct nvfs_range clean[2] = { { 0, 2 * BS }, { 3 * BS, BS } };
+	CHECK_EQ(0, nvfs_flush(fs, f, clean, 2, NVFS_FLUSH_VERIFY, failed, 8,
+			       &nfailed, NULL));
+	CHECK_EQ(0, nfailed);
+	/* A few bytes touching the bad block report the whole block. */
+	struct nvfs_range edge = { 2 * BS - 10, 11 };
+	CHECK_EQ(0, nvfs_flush(fs, f, &edge, 1, NVFS_FLUSH_VERIFY, failed, 8,
+			       &nfailed, NULL));
+	REQUIRE_EQ(1, nfailed);
+	CHECK_UEQ(2 * BS, failed[0].off);
+	/* Without the verify flag nothing is read back. */
+	CHECK_EQ(0, nvfs_flush(fs, f, &all, 1, 0, failed, 8, &nfailed, NULL));
+	CHECK_EQ(0, nfailed);
+	/* The bad block is known, and reads of it fail. */
+	struct nvfs_range bad[4];
+	CHECK_EQ(1, nvfs_bad_ranges(fs, f, bad, 4));
+	CHECK_UEQ(2 * BS, bad[0].off);
+	uint8_t buf[BS];
+	CHECK_EQ(-EIO, nvfs_read(fs, f, buf, BS, 2 * BS));
+	CHECK_EQ(BS, nvfs_read(fs, f, buf, BS, 3 * BS));
+	umount_fs(fs);
+}
+
+struct verify_watch {
+	struct nvfs *fs;
+	struct icache_ent *ent;
+	unsigned calls, stop_after, held;
+	uint64_t verified_at_call[8];
+};
+
+/* The verify's cancel callback: is the file let go of between steps? */
+static bool watch_verify(void *arg)
+{
+	struct verify_watch *w = arg;
+	if (pthread_rwlock_trywrlock(&w->ent->lock) == 0)
+		pthread_rwlock_unlock(&w->ent->lock);
+	else
+		w->held++;
+	struct nvfs_stats st;
+	nvfs_get_stats(w->fs, &st);
+	if (w->calls < 8)
+		w->verified_at_call[w->calls] = st.blocks_verified;
+	return ++w->calls > w->stop_after;
+}
+
+UNIT_TEST(flush_verify_lets_go_and_stops)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("vstep"), 128 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	const uint64_t nblocks = 3 * 4096 + 10;
+	uint8_t *chunk = pattern(0, MiB, 7);
+	for (uint64_t off = 0; off < nblocks * BS; off += MiB) {
+		size_t len = nblocks * BS - off < MiB ? nblocks * BS - off : MiB;
+		REQUIRE_EQ((long long)len, nvfs_write(fs, f, chunk, len, off));
+	}
+	free(chunk);
+	struct icache_ent *ent = icache_pin(fs, f);
+	REQUIRE(ent != NULL);
+	struct nvfs_range all = { 0, nblocks * BS };
+	struct nvfs_range failed[4];
+	size_t nfailed = 0;
+	struct nvfs_stats st0, st1;
+
+	/* A whole verify: one look per 4096 blocks, the file free each time. */
+	struct verify_watch w = { fs, ent, 0, 1000, 0, { 0 } };
+	struct nvfs_cancel cancel = { watch_verify, &w };
+	nvfs_get_stats(fs, &st0);
+	CHECK_EQ(0, nvfs_flush(fs, f, &all, 1, NVFS_FLUSH_VERIFY, failed, 4,
+			       &nfailed, &cancel));
+	nvfs_get_stats(fs, &st1);
+	CHECK_EQ(0, nfailed);
+	CHECK_UEQ(nblocks, st1.blocks_verified - st0.blocks_verified);
+	CHECK_EQ(4, w.calls);
+	CHECK_EQ(0, w.held);
+	for (unsigned i = 1; i < 4; i++)
+		CHECK_UEQ(4096, w.verified_at_call[i] - w.verified_at_call[i - 1]);
+
+	/* Cancelled at the third look: two steps done, then EINTR. */
+	struct verify_watch w2 = { fs, ent, 0, 2, 0, { 0 } };
+	cancel.arg = &w2;
+	nvfs_get_stats(fs, &st0);
+	CHECK_EQ(-EINTR, nvfs_flush(fs, f, &all, 1, NVFS_FLUSH_VERIFY, failed,
+				    4, &nfailed, &cancel));
+	nvfs_get_stats(fs, &st1);
+	CHECK_EQ(3, w2.calls);
+	CHECK_UEQ(2 * 4096, st1.blocks_verified - st0.blocks_verified);
+	/* The file is free afterwards: a write goes through. */
+	write_pattern(fs, f, 0, BS, 8);
+	icache_unpin(fs, ent);
+	umount_fs(fs);
+}
+
+UNIT_TEST(scrub_skips_holes)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("scrub"), 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	const uint64_t size = 1ull << 40;
+	struct stat a = { .st_size = (off_t)size }, st;
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_SIZE, &st));
+	write_pattern(fs, f, 0, BS, 9);
+	write_pattern(fs, f, size / 2, BS, 9);
+	write_pattern(fs, f, size - BS, BS, 9);
+	scribble(fs, file_pblk(fs, f, size / 2 / BS), 7, 3, 0);
+	struct nvfs_scrub_result res, sum = { 0 };
+	uint64_t lblk = 0;
+	unsigned calls = 0;
+	double t0 = unit_now();
+	do {
+		REQUIRE_EQ(0, nvfs_scrub(fs, f, &lblk, 4096, &res));
+		sum.blocks_checked += res.blocks_checked;
+		sum.blocks_unverified += res.blocks_unverified;
+		sum.mismatches += res.mismatches;
+		calls++;
+	} while (!res.done && calls < 1000);
+	double took = unit_now() - t0;
+	CHECK(res.done);
+	CHECK_EQ(1, calls);
+	CHECK_UEQ(size / BS, lblk);
+	CHECK_UEQ(3, sum.blocks_checked);
+	CHECK_UEQ(0, sum.blocks_unverified);
+	CHECK_UEQ(1, sum.mismatches);
+	/* Milliseconds; a walk over the holes would take minutes. */
+	if (took > 0.5)
+		FAIL("scrub of a 2^40-byte file with 3 blocks took %.3f s", took);
+	struct nvfs_range bad[4];
+	REQUIRE_EQ(1, nvfs_bad_ranges(fs, f, bad, 4));
+	CHECK_UEQ(size / 2, bad[0].off);
+	/* A scrub that starts past the data is done at once. */
+	lblk = size / 2 / BS + 1;
+	CHECK_EQ(0, nvfs_scrub(fs, f, &lblk, 4096, &res));
+	CHECK_UEQ(1, res.blocks_checked);
+	CHECK(res.done);
+	umount_fs(fs);
+}
+
+static bool intent_bit(struct nvfs *fs, uint64_t pblk)
+{
+	const uint64_t *map = pool_block(fs->pool, fs->sb.intent_start);
+	uint64_t e = pblk / NVMPFS_INTENT_BLOCKS;
+	return (map[e / 64] >> (e % 64)) & 1;
+}
+
+UNIT_TEST(intent_map_after_crash)
+{
+	const char *path = tmp_pool("intent");
+	struct nvfs *fs = mount_pool(path, 64 * MiB, NULL);
+	/* b's blocks, then 2 MiB of another file, then a's: other extents. */
+	uint64_t b = mkfile(fs, ROOT, "b");
+	write_pattern(fs, b, 0, 2 * BS, 10);
+	uint64_t filler = mkfile(fs, ROOT, "filler");
+	write_pattern(fs, filler, 0, 2 * MiB, 11);
+	uint64_t a = mkfile(fs, ROOT, "a");
+	write_pattern(fs, a, 0, 2 * BS, 12);
+	uint64_t pa = file_pblk(fs, a, 0), pb = file_pblk(fs, b, 0);
+	REQUIRE(pa / NVMPFS_INTENT_BLOCKS != pb / NVMPFS_INTENT_BLOCKS);
+	/* An overwrite of a marks its extent, durably, before its data. */
+	CHECK(!intent_bit(fs, pa));
+	write_pattern(fs, a, 0, BS, 13);
+	CHECK(intent_bit(fs, pa));
+	REQUIRE(!intent_bit(fs, pb));
+	/* The crash: a's block has new data and the old checksum (a write
+	 * cut short), b's block rotted where no write was going on. */
+	scribble(fs, pa, 0, 100, 'T');
+	scribble(fs, pb, 0, 100, 'R');
+	abandon_fs(fs);
+
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(!rep.was_clean);
+	CHECK_UEQ(1, rep.torn_blocks);
+	CHECK_UEQ(0, *csum_word(fs, pa));
+	CHECK_EQ(1, csum_check_block(fs, pa));
+	CHECK_EQ(-EIO, csum_check_block(fs, pb));
+	CHECK(!intent_bit(fs, pa));
+	/* a reads back what the crash left; b fails. */
+	uint8_t buf[BS], want[100];
+	memset(want, 'T', sizeof(want));
+	CHECK_EQ(BS, nvfs_read(fs, a, buf, BS, 0));
+	CHECK_MEM(want, buf, sizeof(want));
+	CHECK_EQ(-EIO, nvfs_read(fs, b, buf, BS, 0));
+	struct nvfs_scrub_result res;
+	uint64_t lblk = 0;
+	CHECK_EQ(0, nvfs_scrub(fs, b, &lblk, 4096, &res));
+	CHECK_UEQ(1, res.mismatches);
+	lblk = 0;
+	CHECK_EQ(0, nvfs_scrub(fs, a, &lblk, 4096, &res));
+	CHECK_UEQ(0, res.mismatches);
+	CHECK_UEQ(1, res.blocks_unverified);
+	umount_fs(fs);
+	/* fsck names b's block only. */
+	char *text = NULL;
+	CHECK_EQ(1, run_check(path, false, &text, NULL));
+	CHECK_CONTAINS(text, "/b: data block at offset 0 fails its checksum");
+	CHECK(!strstr(text, "/a:"));
+}
+
+UNIT_TEST(allocator_rebuilt_after_crash)
+{
+	const char *path = tmp_pool("alloc");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	write_pattern(fs, f, 0, 20 * BS, 14);
+	uint64_t free0 = free_blocks(fs);
+	uint64_t blocks0 = inode_get(fs, f)->blocks;
+	/* A write's first drain: blocks taken, data and checksums stored,
+	 * nothing points at them yet.  The pool's bitmap even says they are
+	 * in use (a bitmap is only trusted after a clean unmount). */
+	uint64_t start, got;
+	REQUIRE_EQ(0, alloc_run(fs, 0, 16, &start, &got));
+	REQUIRE_EQ(16, got);
+	for (uint64_t i = 0; i < got; i++) {
+		memset(pool_block(fs->pool, start + i), 'L', BS);
+		pool_flush_ptr(fs->pool, pool_block(fs->pool, start + i), BS);
+		csum_store(fs, start + i, csum_of_block(fs, start + i));
+	}
+	alloc_store(fs);
+	/* And f's block count is off. */
+	inode_store64(fs, &inode_get(fs, f)->blocks, blocks0 + 7);
+	REQUIRE_EQ(0, pool_drain(fs->pool));
+	CHECK_UEQ(free0 - 16, free_blocks(fs));
+	abandon_fs(fs);
+
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(!rep.was_clean);
+	CHECK(rep.allocator_rebuilt);
+	CHECK_UEQ(1, rep.blocks_recounted);
+	CHECK_UEQ(blocks0, inode_get(fs, f)->blocks);
+	CHECK_UEQ(free0, free_blocks(fs));
+	for (uint64_t i = 0; i < got; i++) {
+		CHECK(!alloc_is_used(fs, start + i));
+		CHECK_UEQ(0, *csum_word(fs, start + i));
+	}
+	CHECK(read_matches(fs, f, 0, 20 * BS, 14));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+	/* A clean mount loads the bitmap the unmount wrote: the same count. */
+	fs = mount_pool(path, 0, &rep);
+	CHECK(rep.was_clean);
+	CHECK(!rep.allocator_rebuilt);
+	CHECK_UEQ(free0, free_blocks(fs));
+	umount_fs(fs);
+}
+
+UNIT_TEST(journal_lanes_undone_after_crash)
+{
+	const char *path = tmp_pool("lanes");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	REQUIRE_GE(fs->sb.journal_lanes, 2);
+	uint64_t ia, ib = 0;
+	struct nvmpfs_inode *a = spare_inode(fs, &ia);
+	/* b: another free slot */
+	struct nvmpfs_inode *b = NULL;
+	for (uint64_t ino = ia - 1; ino > ROOT && !b; ino--)
+		if (!inode_get(fs, ino)->mode) {
+			b = inode_get(fs, ino);
+			ib = ino;
+		}
+	REQUIRE(b != NULL);
+	struct nvmpfs_inode a_old = *a, b_old = *b;
+	/* Two transactions open at once, each on its lane: the older one
+	 * changes a and b's first word, the newer one b (again) after it. */
+	struct tx t1, t2;
+	tx_begin(fs, &t1);
+	tx_begin(fs, &t2);
+	CHECK(t1.lane->idx != t2.lane->idx);
+	REQUIRE_EQ(0, tx_log(&t1, a->reserved, sizeof(a->reserved)));
+	REQUIRE_EQ(0, tx_log(&t1, &b->reserved[0], 8));
+	REQUIRE_EQ(0, tx_ready(&t1));
+	memset(a->reserved, 0x11, sizeof(a->reserved));
+	b->reserved[0] = 0x1111;
+	pool_flush_ptr(fs->pool, a, sizeof(*a));
+	pool_flush_ptr(fs->pool, b, sizeof(*b));
+	REQUIRE_EQ(0, tx_log(&t2, b->reserved, sizeof(b->reserved)));
+	REQUIRE_EQ(0, tx_ready(&t2));
+	memset(b->reserved, 0x22, sizeof(b->reserved));
+	pool_flush_ptr(fs->pool, b, sizeof(*b));
+	REQUIRE_EQ(0, pool_drain(fs->pool));
+	/* Both open on the media at the crash. */
+	abandon_fs(fs);
+
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(!rep.was_clean);
+	CHECK_GE(rep.undone_records, 3);
+	/* Undone newest first: b's first word goes back through 0x1111 to
+	 * what it was before either. */
+	CHECK_MEM(&a_old, inode_get(fs, ia), sizeof(a_old));
+	CHECK_MEM(&b_old, b = inode_get(fs, ib), sizeof(b_old));
+	for (unsigned l = 0; l < fs->sb.journal_lanes; l++) {
+		const struct nvmpfs_journal_head *head =
+			pool_block(fs->pool, fs->sb.journal_start +
+				   l * (fs->sb.journal_blocks / fs->sb.journal_lanes));
+		CHECK_UEQ(0, head->active_seq);
+	}
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/* ------------------------------------------------------------------ */
 
 /* A test that crashes must not leave its pools in /dev/shm. */
 static void on_fatal_signal(int sig)
