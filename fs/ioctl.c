@@ -9,6 +9,7 @@
  * read-only -- except for root.  Remount is root's alone.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "nvfs.h"
 #include "nvmpfs.h"
 #include "ops.h"
+#include "sender.h"
 
 /* A long request stops when its caller goes away (FUSE INTERRUPT). */
 static bool caller_gone(void *req)
@@ -48,6 +50,7 @@ static void ioctl_flush(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 	struct nvfs_cancel cancel = { caller_gone, req };
 	int rc = nvfs_flush(fs, ino, ranges, f->count, flags, failed,
 			    NVMPFS_MAX_RANGES, &nfailed, &cancel);
+	rc = ops_sync_point(req, rc);
 	if (rc) {
 		free(f);
 		fuse_reply_err(req, -rc);
@@ -71,7 +74,7 @@ static void ioctl_attrs(fuse_req_t req, struct nvfs *fs)
 		.fundamental_error_range = 4096,
 		.fundamental_error_range_offset = 0,
 		.max_ranges_per_flush = NVMPFS_MAX_RANGES,
-		.mirrored = 0,
+		.mirrored = ops_mirror() && mirror_attached(ops_mirror()),
 	};
 	fuse_reply_ioctl(req, 0, &a, sizeof(a));
 }
@@ -156,6 +159,33 @@ static void ioctl_remount(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
+static void ioctl_mirror(fuse_req_t req)
+{
+	struct nvmpfs_ioc_mirror out = { .state = NVMPFS_MIRROR_NONE };
+	struct mirror *m = ops_mirror();
+	if (m) {
+		struct mirror_status st;
+		mirror_get_status(m, &st);
+		out.state = (uint32_t)st.state; /* the same numbers */
+		out.sealed = st.sealed;
+		snprintf(out.peer, sizeof(out.peer), "%s", st.peer);
+		out.epoch = st.epoch;
+		out.resync_done = st.resync_done;
+		out.resync_total = st.resync_total;
+		out.resync_bytes_per_s = st.resync_bytes_per_s;
+		out.out_of_sync = st.out_of_sync;
+		out.last_rtt_us = st.last_rtt_us;
+		out.batches_sent = st.batches_sent;
+		out.batches_acked = st.batches_acked;
+		out.bytes_sent = st.bytes_sent;
+		out.attaches = st.attaches;
+		out.losses = st.losses;
+		out.acked_seq = st.acked_seq;
+		out.last_seq = st.last_seq;
+	}
+	fuse_reply_ioctl(req, 0, &out, sizeof(out));
+}
+
 static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
 {
 	struct nvfs_stats st;
@@ -206,6 +236,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	case NVMPFS_IOC_BAD: ioctl_bad(req, fs, ino); break;
 	case NVMPFS_IOC_SCRUB: ioctl_scrub(req, fs, ino, in_buf, in_bufsz); break;
 	case NVMPFS_IOC_STATS: ioctl_stats(req, fs); break;
+	case NVMPFS_IOC_MIRROR: ioctl_mirror(req); break;
 	case NVMPFS_IOC_REMOUNT:
 		ioctl_remount(req, fs, ino, in_buf, in_bufsz);
 		break;

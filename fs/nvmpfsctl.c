@@ -23,6 +23,7 @@ static void usage(FILE *to)
 	fprintf(to,
 		"usage: nvmpfsctl [--json] COMMAND ...\n"
 		"  stats MOUNTPOINT             counters of the mount\n"
+		"  status MOUNTPOINT            the mirror: state, resync, lag\n"
 		"  scrub MOUNTPOINT [PATH...]   verify every block's checksum\n"
 		"  flush FILE [OFF:LEN...]      optimized flush (default: whole file)\n"
 		"  verify FILE [OFF:LEN...]     flush and verify; lists failed ranges\n"
@@ -131,6 +132,91 @@ static int cmd_stats(const char *mnt)
 		{ "hot_extents", s.hot_extents },
 	};
 	print_named("pool_mode", mode, f, sizeof(f) / sizeof(f[0]), 16);
+	return 0;
+}
+
+/* ---- status: the mirror ---- */
+
+static const char *mirror_state(uint32_t s)
+{
+	static const char *const names[] = { "none", "connecting", "syncing",
+					     "synced", "degraded" };
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+/* Seconds left at the measured rate, or 0 when unknown. */
+static uint64_t eta_seconds(const struct nvmpfs_ioc_mirror *m)
+{
+	if (!m->resync_bytes_per_s || m->resync_done >= m->resync_total)
+		return 0;
+	return (m->resync_total - m->resync_done) * 4096 / m->resync_bytes_per_s;
+}
+
+static void status_json(const struct nvmpfs_ioc_mirror *m)
+{
+	printf("{\"mirror\": {\"state\": \"%s\", \"peer\": \"%s\", "
+	       "\"sealed\": %s, \"epoch\": %llu, \"resync_done\": %llu, "
+	       "\"resync_total\": %llu, \"resync_bytes_per_s\": %llu, "
+	       "\"resync_eta_s\": %llu, \"out_of_sync\": %llu, "
+	       "\"last_rtt_us\": %llu, \"batches_sent\": %llu, "
+	       "\"batches_acked\": %llu, \"bytes_sent\": %llu, "
+	       "\"attaches\": %llu, \"losses\": %llu, \"lag_batches\": %llu}}\n",
+	       mirror_state(m->state), m->state ? m->peer : "",
+	       m->sealed ? "true" : "false", (unsigned long long)m->epoch,
+	       (unsigned long long)m->resync_done,
+	       (unsigned long long)m->resync_total,
+	       (unsigned long long)m->resync_bytes_per_s,
+	       (unsigned long long)eta_seconds(m),
+	       (unsigned long long)m->out_of_sync,
+	       (unsigned long long)m->last_rtt_us,
+	       (unsigned long long)m->batches_sent,
+	       (unsigned long long)m->batches_acked,
+	       (unsigned long long)m->bytes_sent,
+	       (unsigned long long)m->attaches, (unsigned long long)m->losses,
+	       (unsigned long long)(m->last_seq - m->acked_seq));
+}
+
+static void status_text(const struct nvmpfs_ioc_mirror *m)
+{
+	printf("%-16s %s\n", "mirror", mirror_state(m->state));
+	if (!m->state)
+		return;
+	printf("%-16s %s%s\n", "peer", m->peer, m->sealed ? " (sealed)" : "");
+	printf("%-16s %llu\n", "epoch", (unsigned long long)m->epoch);
+	printf("%-16s %llu of %llu blocks", "resync",
+	       (unsigned long long)m->resync_done,
+	       (unsigned long long)m->resync_total);
+	if (m->resync_bytes_per_s)
+		printf(", %.1f MB/s, %llu s left",
+		       (double)m->resync_bytes_per_s / 1e6,
+		       (unsigned long long)eta_seconds(m));
+	printf("\n%-16s %llu blocks\n", "out of sync",
+	       (unsigned long long)m->out_of_sync);
+	printf("%-16s %llu us\n", "last round trip",
+	       (unsigned long long)m->last_rtt_us);
+	printf("%-16s %llu sent, %llu acknowledged, %llu bytes\n", "batches",
+	       (unsigned long long)m->batches_sent,
+	       (unsigned long long)m->batches_acked,
+	       (unsigned long long)m->bytes_sent);
+	printf("%-16s %llu attaches, %llu losses\n", "connection",
+	       (unsigned long long)m->attaches, (unsigned long long)m->losses);
+}
+
+static int cmd_status(const char *mnt)
+{
+	int fd = open_target(mnt, O_RDONLY);
+	if (fd < 0)
+		return 2;
+	struct nvmpfs_ioc_mirror m;
+	int rc = ioctl(fd, NVMPFS_IOC_MIRROR, &m);
+	close(fd);
+	if (rc < 0)
+		return ioctl_error(mnt, "status");
+	m.peer[sizeof(m.peer) - 1] = '\0';
+	if (json)
+		status_json(&m);
+	else
+		status_text(&m);
 	return 0;
 }
 
@@ -374,6 +460,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[0];
+	if (strcmp(cmd, "status") == 0 && argc == 2)
+		return cmd_status(argv[1]);
 	if (strcmp(cmd, "stats") == 0 && argc == 2)
 		return cmd_stats(argv[1]);
 	if (strcmp(cmd, "scrub") == 0)

@@ -114,6 +114,33 @@ struct nvmpfs_ioc_stats {
 #define NVMPFS_POOL_MODE_PMEM_FORCED 1 /* PMEM_IS_PMEM_FORCE=1 */
 #define NVMPFS_POOL_MODE_MSYNC 2       /* every drain an fdatasync */
 
+/* The mirror's state (nvmpfsctl status; any file of the mount). */
+#define NVMPFS_MIRROR_NONE 0
+#define NVMPFS_MIRROR_CONNECTING 1
+#define NVMPFS_MIRROR_SYNCING 2
+#define NVMPFS_MIRROR_SYNCED 3
+#define NVMPFS_MIRROR_DEGRADED 4
+
+struct nvmpfs_ioc_mirror {
+	uint32_t state;           /* NVMPFS_MIRROR_* */
+	uint32_t sealed;          /* 1: messages sealed with AES-256-GCM */
+	char peer[288];           /* HOST:PORT, NUL-terminated */
+	uint64_t epoch;
+	uint64_t resync_done;     /* blocks compared or resent so far */
+	uint64_t resync_total;
+	uint64_t resync_bytes_per_s;
+	uint64_t out_of_sync;     /* blocks marked in the out-of-sync map */
+	uint64_t last_rtt_us;     /* last acknowledgement round trip */
+	uint64_t batches_sent;
+	uint64_t batches_acked;
+	uint64_t bytes_sent;
+	uint64_t attaches;
+	uint64_t losses;
+	uint64_t acked_seq;       /* every batch up to it is on the mirror */
+	uint64_t last_seq;        /* the newest batch */
+	uint64_t reserved[6];
+};
+
 /*
  * In: read_only 1 or 0.  Switches the mount read-only (the pool made
  * durable and marked clean) or back; used by "mount -o remount".  Only
@@ -130,6 +157,7 @@ struct nvmpfs_ioc_remount {
 #define NVMPFS_IOC_SCRUB  _IOWR(NVMPFS_IOC_MAGIC, 4, struct nvmpfs_ioc_scrub)
 #define NVMPFS_IOC_STATS  _IOR(NVMPFS_IOC_MAGIC, 5, struct nvmpfs_ioc_stats)
 #define NVMPFS_IOC_REMOUNT _IOW(NVMPFS_IOC_MAGIC, 6, struct nvmpfs_ioc_remount)
+#define NVMPFS_IOC_MIRROR _IOR(NVMPFS_IOC_MAGIC, 7, struct nvmpfs_ioc_mirror)
 
 /* ---- the library ---- */
 

@@ -70,6 +70,11 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 /* Flushes everything, marks the pool clean, closes it. */
 void nvfs_unmount(struct nvfs *fs);
 /*
+ * What nvfs_unmount writes, now (nothing may change the pool after it):
+ * for a daemon whose mirror must see the pool clean before it goes.
+ */
+void nvfs_make_clean(struct nvfs *fs);
+/*
  * Starts serving: maps the whole pool now (see pool_populate) and starts
  * the background thread (freeing big dead files, cooling the write-intent
  * map).  Call it in the process that serves, after daemonizing: threads
@@ -279,5 +284,41 @@ bool nvfs_checksums_on(struct nvfs *fs);
 const char *nvfs_pool_mode(struct nvfs *fs);
 /* Where problems found while serving are reported (default: stderr). */
 void nvfs_set_log(struct nvfs *fs, void (*log)(const char *msg));
+/* Reports a line there. */
+void nvfs_say(struct nvfs *fs, const char *msg);
+
+/* ---- for the mirror (mirror/sender.c) ---- */
+struct pool;
+struct pool_range;
+/* See pool_persist_hook in lib/pool.h: called with every drain's ranges. */
+void nvfs_set_persist_hook(struct nvfs *fs,
+			   int (*hook)(void *arg, struct pool *pool,
+				       const struct pool_range *ranges,
+				       size_t count, uint64_t *seq),
+			   void *arg);
+/* Who the pool is: what a mirror's handshake compares. */
+struct nvfs_identity {
+	uint8_t uuid[16];
+	uint64_t block_count;
+	uint64_t pool_size;
+	uint64_t epoch;
+	uint64_t generation;
+};
+void nvfs_identity(struct nvfs *fs, struct nvfs_identity *id);
+/* The pool's bytes (read-only use: copying blocks to the mirror). */
+const uint8_t *nvfs_pool_bytes(struct nvfs *fs);
+/* The newest batch's sequence number (what a sync point waits for). */
+uint64_t nvfs_last_seq(struct nvfs *fs);
+/* This thread's newest batch (what mirror_sync=all waits for). */
+uint64_t nvfs_thread_seq(void);
+/*
+ * The out-of-sync map (lib/oos.c): blocks whose last change may not be on
+ * the mirror.  Marking is durable when the call returns.
+ */
+int nvfs_oos_mark(struct nvfs *fs, const struct pool_range *ranges,
+		  size_t count);
+void nvfs_oos_clear(struct nvfs *fs, uint64_t blk, uint64_t count);
+bool nvfs_oos_next(struct nvfs *fs, uint64_t from, uint64_t *blk);
+uint64_t nvfs_oos_count(struct nvfs *fs);
 
 #endif
