@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "nvmpfs.h"
+#include "role.h"
 
 static bool json;
 
@@ -24,6 +25,8 @@ static void usage(FILE *to)
 		"usage: nvmpfsctl [--json] COMMAND ...\n"
 		"  stats MOUNTPOINT             counters of the mount\n"
 		"  status MOUNTPOINT            the mirror: state, resync, lag\n"
+		"  promote POOL                 make a mirror's pool a primary's\n"
+		"  demote POOL                  make an old primary's pool a mirror's\n"
 		"  scrub MOUNTPOINT [PATH...]   verify every block's checksum\n"
 		"  flush FILE [OFF:LEN...]      optimized flush (default: whole file)\n"
 		"  verify FILE [OFF:LEN...]     flush and verify; lists failed ranges\n"
@@ -217,6 +220,46 @@ static int cmd_status(const char *mnt)
 		status_json(&m);
 	else
 		status_text(&m);
+	return 0;
+}
+
+/* ---- promote, demote: a pool's role in a mirrored pair ---- */
+
+static int cmd_promote(const char *pool)
+{
+	char err[512];
+	uint64_t before, after;
+	if (role_promote(pool, &before, &after, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmpfsctl: %s\n", err);
+		return 2;
+	}
+	if (json)
+		printf("{\"promoted\": \"%s\", \"epoch\": %llu, "
+		       "\"old_epoch\": %llu}\n", pool,
+		       (unsigned long long)after, (unsigned long long)before);
+	else
+		printf("%s promoted: epoch %llu -> %llu; mount it with nvmpfs. "
+		       "Its old primary is refused as a mirror until it is "
+		       "demoted (nvmpfsctl demote).\n", pool,
+		       (unsigned long long)before, (unsigned long long)after);
+	return 0;
+}
+
+static int cmd_demote(const char *pool)
+{
+	char err[512];
+	uint64_t epoch;
+	if (role_demote(pool, &epoch, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmpfsctl: %s\n", err);
+		return 2;
+	}
+	if (json)
+		printf("{\"demoted\": \"%s\", \"epoch\": %llu}\n", pool,
+		       (unsigned long long)epoch);
+	else
+		printf("%s demoted (epoch %llu): it mounts no more; serve it with "
+		       "nvmpfs-mirror and the primary copies every block that "
+		       "differs.\n", pool, (unsigned long long)epoch);
 	return 0;
 }
 
@@ -460,6 +503,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[0];
+	if (strcmp(cmd, "promote") == 0 && argc == 2)
+		return cmd_promote(argv[1]);
+	if (strcmp(cmd, "demote") == 0 && argc == 2)
+		return cmd_demote(argv[1]);
 	if (strcmp(cmd, "status") == 0 && argc == 2)
 		return cmd_status(argv[1]);
 	if (strcmp(cmd, "stats") == 0 && argc == 2)

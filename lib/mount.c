@@ -131,6 +131,13 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	}
 	if (super_load(fs->pool, &fs->sb, err, errlen) < 0)
 		goto fail;
+	if (fs->sb.role_flags & NVMPFS_ROLE_DEMOTED) {
+		snprintf(err, errlen, "%s: the pool was demoted (its host was a "
+			 "primary that another pool replaced): serve it with "
+			 "nvmpfs-mirror to rejoin as a mirror, or promote it with "
+			 "nvmpfsctl promote to mount it again", pool_path);
+		goto fail;
+	}
 	report->was_clean = fs->sb.state == NVMPFS_STATE_CLEAN;
 	int undone = journal_recover(fs->pool, &fs->sb, err, errlen);
 	if (undone < 0)
