@@ -25,6 +25,45 @@ static bool caller_gone(void *req)
 	return fuse_req_interrupted(req);
 }
 
+/*
+ * FlushAndVerify on the mirror too: its copies of the blocks of the
+ * ranges are checked against their checksums; the ones it holds wrong are
+ * appended to f's failed ranges.  Nothing to do without an attached
+ * mirror (the flag NVMPFS_FLUSH_MIRROR_CHECKED stays clear).
+ */
+static int verify_on_mirror(struct nvfs *fs, fuse_ino_t ino,
+			    const struct nvfs_range *ranges,
+			    struct nvmpfs_ioc_flush *f)
+{
+	struct mirror *m = ops_mirror();
+	if (!m || !mirror_attached(m))
+		return 0;
+	struct nvfs_block_sum *sums;
+	size_t n;
+	int rc = nvfs_block_sums(fs, ino, ranges, f->count, &sums, &n);
+	uint64_t *bad = NULL;
+	size_t nbad = 0;
+	if (rc == 0)
+		rc = mirror_verify(m, sums, n, &bad, &nbad);
+	if (rc == 0) {
+		f->flags |= NVMPFS_FLUSH_MIRROR_CHECKED;
+		for (size_t i = 0; i < nbad; i++)
+			for (size_t j = 0; j < n; j++)
+				if (sums[j].pblk == bad[i] &&
+				    f->nfailed < NVMPFS_MAX_RANGES) {
+					f->ranges[f->nfailed++] = (struct nvmpfs_range){
+						sums[j].off, NVMPFS_BLOCK_SIZE };
+					f->nfailed_mirror++;
+					break;
+				}
+	}
+	free(sums);
+	free(bad);
+	/* A mirror lost meanwhile is the mirror's business (degraded); the
+	 * local answer stands. */
+	return rc == -ENOMEM ? rc : 0;
+}
+
 static void ioctl_flush(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 			const void *in, size_t in_size)
 {
@@ -56,10 +95,19 @@ static void ioctl_flush(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	f->nfailed = (uint32_t)nfailed;
-	for (size_t i = 0; i < nfailed && i < NVMPFS_MAX_RANGES; i++)
+	f->nfailed = (uint32_t)(nfailed < NVMPFS_MAX_RANGES ? nfailed
+							   : NVMPFS_MAX_RANGES);
+	f->nfailed_mirror = 0;
+	for (size_t i = 0; i < f->nfailed; i++)
 		f->ranges[i] = (struct nvmpfs_range){ failed[i].off,
 						      failed[i].len };
+	if (flags & NVFS_FLUSH_VERIFY)
+		rc = verify_on_mirror(fs, ino, ranges, f);
+	if (rc) {
+		free(f);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	fuse_reply_ioctl(req, 0, f, sizeof(*f));
 	free(f);
 }
@@ -122,6 +170,7 @@ static void ioctl_scrub(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 	s.blocks_checked = res.blocks_checked;
 	s.blocks_unverified = res.blocks_unverified;
 	s.mismatches = res.mismatches;
+	s.healed = (uint32_t)res.healed;
 	s.done = res.done;
 	fuse_reply_ioctl(req, 0, &s, sizeof(s));
 }
@@ -182,6 +231,8 @@ static void ioctl_mirror(fuse_req_t req)
 		out.losses = st.losses;
 		out.acked_seq = st.acked_seq;
 		out.last_seq = st.last_seq;
+		out.heals = st.heals_fetched;
+		out.remote_bad = st.remote_bad;
 	}
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }

@@ -163,7 +163,8 @@ static void status_json(const struct nvmpfs_ioc_mirror *m)
 	       "\"resync_eta_s\": %llu, \"out_of_sync\": %llu, "
 	       "\"last_rtt_us\": %llu, \"batches_sent\": %llu, "
 	       "\"batches_acked\": %llu, \"bytes_sent\": %llu, "
-	       "\"attaches\": %llu, \"losses\": %llu, \"lag_batches\": %llu}}\n",
+	       "\"attaches\": %llu, \"losses\": %llu, \"lag_batches\": %llu, "
+	       "\"heals\": %llu, \"remote_bad\": %llu}}\n",
 	       mirror_state(m->state), m->state ? m->peer : "",
 	       m->sealed ? "true" : "false", (unsigned long long)m->epoch,
 	       (unsigned long long)m->resync_done,
@@ -176,7 +177,8 @@ static void status_json(const struct nvmpfs_ioc_mirror *m)
 	       (unsigned long long)m->batches_acked,
 	       (unsigned long long)m->bytes_sent,
 	       (unsigned long long)m->attaches, (unsigned long long)m->losses,
-	       (unsigned long long)(m->last_seq - m->acked_seq));
+	       (unsigned long long)(m->last_seq - m->acked_seq),
+	       (unsigned long long)m->heals, (unsigned long long)m->remote_bad);
 }
 
 static void status_text(const struct nvmpfs_ioc_mirror *m)
@@ -203,6 +205,9 @@ static void status_text(const struct nvmpfs_ioc_mirror *m)
 	       (unsigned long long)m->bytes_sent);
 	printf("%-16s %llu attaches, %llu losses\n", "connection",
 	       (unsigned long long)m->attaches, (unsigned long long)m->losses);
+	printf("%-16s %llu healed from the mirror, %llu bad on the mirror\n",
+	       "verify", (unsigned long long)m->heals,
+	       (unsigned long long)m->remote_bad);
 }
 
 static int cmd_status(const char *mnt)
@@ -267,7 +272,7 @@ static int cmd_demote(const char *pool)
 
 struct scrub_totals {
 	uint64_t files, bytes_total, bytes_done;
-	uint64_t blocks_checked, blocks_unverified, mismatches;
+	uint64_t blocks_checked, blocks_unverified, mismatches, healed;
 	int errors;
 	bool counting, tty;
 };
@@ -302,10 +307,16 @@ static void scrub_file(const char *path, const struct stat *st)
 		tot.blocks_checked += s.blocks_checked;
 		tot.blocks_unverified += s.blocks_unverified;
 		tot.mismatches += s.mismatches;
-		if (s.mismatches)
+		tot.healed += s.healed;
+		if (s.healed)
+			fprintf(stderr, "%snvmpfsctl: %s: %u bad blocks healed "
+				"from the mirror\n", tot.tty ? "\n" : "", path,
+				s.healed);
+		if (s.mismatches > s.healed)
 			fprintf(stderr, "%snvmpfsctl: %s: %llu bad blocks (see "
 				"'nvmpfsctl bad %s')\n", tot.tty ? "\n" : "",
-				path, (unsigned long long)s.mismatches, path);
+				path, (unsigned long long)(s.mismatches - s.healed),
+				path);
 		uint64_t done = s.next_block * 4096;
 		uint64_t before = (s.start_block) * 4096;
 		tot.bytes_done += (done < (uint64_t)st->st_size ? done
@@ -349,11 +360,13 @@ static int cmd_scrub(int argc, char **argv)
 	if (json)
 		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
 		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
-		       "\"errors\": %d}\n", (unsigned long long)tot.files,
+		       "\"healed\": %llu, \"errors\": %d}\n",
+		       (unsigned long long)tot.files,
 		       (unsigned long long)tot.bytes_done,
 		       (unsigned long long)tot.blocks_checked,
 		       (unsigned long long)tot.blocks_unverified,
-		       (unsigned long long)tot.mismatches, tot.errors);
+		       (unsigned long long)tot.mismatches,
+		       (unsigned long long)tot.healed, tot.errors);
 	else
 		printf("scrub: %llu files, %llu bytes, %llu blocks checked, %llu "
 		       "without checksum, %llu mismatches\n",
@@ -362,7 +375,10 @@ static int cmd_scrub(int argc, char **argv)
 		       (unsigned long long)tot.blocks_checked,
 		       (unsigned long long)tot.blocks_unverified,
 		       (unsigned long long)tot.mismatches);
-	return tot.errors ? 2 : tot.mismatches ? 1 : 0;
+	if (!json && tot.healed)
+		printf("scrub: %llu of the mismatches healed from the mirror\n",
+		       (unsigned long long)tot.healed);
+	return tot.errors ? 2 : tot.mismatches > tot.healed ? 1 : 0;
 }
 
 /* ---- flush, verify, bad ranges ---- */
@@ -414,17 +430,55 @@ static void print_ranges(const char *label, const struct nvmpfs_range *r,
 		       (unsigned long long)r[i].len);
 }
 
+/*
+ * The failed ranges of a verify; with a mirror that checked too, the last
+ * res->nfailed_mirror of them are the mirror's.
+ */
+static void print_verify(const struct nvmpfs_range *r,
+			 const struct nvmpfs_verify_result *res)
+{
+	size_t n = res->nfailed < NVMPFS_MAX_RANGES ? res->nfailed
+						    : NVMPFS_MAX_RANGES;
+	if (!res->mirror_checked) {
+		print_ranges("failed_ranges", r, n, res->nfailed);
+		return;
+	}
+	size_t first_mirror = n - (res->nfailed_mirror < n ? res->nfailed_mirror : n);
+	if (json) {
+		printf("{\"failed_ranges\": [");
+		for (size_t i = 0; i < n; i++)
+			printf("%s{\"offset\": %llu, \"length\": %llu, "
+			       "\"where\": \"%s\"}", i ? ", " : "",
+			       (unsigned long long)r[i].off,
+			       (unsigned long long)r[i].len,
+			       i >= first_mirror ? "mirror" : "local");
+		printf("], \"total\": %zu, \"mirror_checked\": true, "
+		       "\"failed_on_mirror\": %zu}\n", res->nfailed,
+		       res->nfailed_mirror);
+		return;
+	}
+	printf("failed_ranges: %zu\n", res->nfailed);
+	for (size_t i = 0; i < n; i++)
+		printf("  offset %llu length %llu%s\n",
+		       (unsigned long long)r[i].off,
+		       (unsigned long long)r[i].len,
+		       i >= first_mirror ? " (on the mirror)" : "");
+	printf("mirror: checked, %zu failed there (resent to it)\n",
+	       res->nfailed_mirror);
+}
+
 static int cmd_flush(int argc, char **argv, bool verify)
 {
 	int fd = open_for_change(argv[1]);
 	if (fd < 0)
 		return 2;
 	struct nvmpfs_range r[NVMPFS_MAX_RANGES], failed[NVMPFS_MAX_RANGES];
-	size_t count, nfailed = 0;
+	size_t count;
+	struct nvmpfs_verify_result res = { 0 };
 	int rc = parse_ranges(fd, argc - 2, argv + 2, r, &count);
 	if (rc == 0)
-		rc = verify ? nvmpfs_optimized_flush_and_verify(
-				      fd, r, count, failed, NVMPFS_MAX_RANGES, &nfailed)
+		rc = verify ? nvmpfs_optimized_flush_and_verify_mirror(
+				      fd, r, count, failed, NVMPFS_MAX_RANGES, &res)
 			    : nvmpfs_optimized_flush(fd, r, count);
 	int saved = errno;
 	close(fd);
@@ -433,12 +487,10 @@ static int cmd_flush(int argc, char **argv, bool verify)
 		return ioctl_error(argv[1], verify ? "verify" : "flush");
 	}
 	if (verify)
-		print_ranges("failed_ranges", failed,
-			     nfailed < NVMPFS_MAX_RANGES ? nfailed : NVMPFS_MAX_RANGES,
-			     nfailed);
+		print_verify(failed, &res);
 	else if (json)
 		printf("{\"flushed_ranges\": %zu}\n", count);
-	return nfailed ? 1 : 0;
+	return res.nfailed ? 1 : 0;
 }
 
 static int cmd_bad(const char *path)

@@ -124,6 +124,7 @@ void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st)
 	LOAD(bytes_flushed);
 	LOAD(blocks_verified);
 	LOAD(verify_failures);
+	LOAD(blocks_healed);
 	LOAD(sync_ns);
 #undef LOAD
 	st->drains = __atomic_load_n(&fs->pool->drains, __ATOMIC_RELAXED);

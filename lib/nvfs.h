@@ -219,6 +219,7 @@ struct nvfs_stats {
 	uint64_t bytes_flushed;
 	uint64_t blocks_verified;
 	uint64_t verify_failures;
+	uint64_t blocks_healed;   /* bad blocks rewritten from the mirror */
 	uint64_t sync_ns;         /* time spent inside sync points */
 };
 
@@ -259,6 +260,7 @@ struct nvfs_scrub_result {
 	uint64_t blocks_checked;
 	uint64_t blocks_unverified;  /* no checksum recorded */
 	uint64_t mismatches;
+	uint64_t healed;             /* of the mismatches, healed */
 	bool done;                   /* reached the end of the file */
 };
 int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
@@ -296,6 +298,30 @@ void nvfs_set_persist_hook(struct nvfs *fs,
 				       const struct pool_range *ranges,
 				       size_t count, uint64_t *seq),
 			   void *arg);
+/*
+ * Self-heal: fetch(arg, pblk, buf) copies the other copy of pool block
+ * pblk (4096 bytes) into buf, or fails (negative errno).  A block that
+ * fails its checksum on read, verify or scrub is then fetched, and
+ * written back in place when the copy has the recorded checksum.  fetch
+ * is called with the file held exclusively: it must not call back in.
+ */
+void nvfs_set_healer(struct nvfs *fs,
+		     int (*fetch)(void *arg, uint64_t pblk, void *buf),
+		     void *arg);
+/*
+ * The pool blocks of ranges of a file with their recorded checksums, for
+ * a check of another copy (mirror verify): *out gets a malloc'd array of
+ * *n (pool block, checksum) pairs; blocks without a checksum are left
+ * out.  Ranges are cut at EOF.
+ */
+struct nvfs_block_sum {
+	uint64_t off;            /* file offset of the block */
+	uint64_t pblk;
+	uint64_t sum;
+};
+int nvfs_block_sums(struct nvfs *fs, uint64_t ino,
+		    const struct nvfs_range *ranges, size_t count,
+		    struct nvfs_block_sum **out, size_t *n);
 /* Who the pool is: what a mirror's handshake compares. */
 struct nvfs_identity {
 	uint8_t uuid[16];
@@ -320,5 +346,7 @@ int nvfs_oos_mark(struct nvfs *fs, const struct pool_range *ranges,
 void nvfs_oos_clear(struct nvfs *fs, uint64_t blk, uint64_t count);
 bool nvfs_oos_next(struct nvfs *fs, uint64_t from, uint64_t *blk);
 uint64_t nvfs_oos_count(struct nvfs *fs);
+/* Whether block blk is marked out of sync. */
+bool nvfs_oos_test(struct nvfs *fs, uint64_t blk);
 
 #endif

@@ -118,3 +118,11 @@ uint64_t nvfs_oos_count(struct nvfs *fs)
 {
 	return __atomic_load_n(&fs->oos_blocks, __ATOMIC_RELAXED);
 }
+
+bool nvfs_oos_test(struct nvfs *fs, uint64_t blk)
+{
+	if (blk >= fs->sb.block_count)
+		return false;
+	uint64_t word = __atomic_load_n(&oos_map(fs)[blk / 64], __ATOMIC_RELAXED);
+	return word >> (blk % 64) & 1;
+}

@@ -83,43 +83,16 @@ static bool resend(struct mirror *m, uint64_t blk, uint64_t n, bool clear,
 	return ok;
 }
 
-/* Asks the mirror for the hashes of [first, first+n); waits for them. */
-static uint64_t *remote_hashes(struct mirror *m, uint64_t first, uint32_t n)
-{
-	struct qitem *it = calloc(1, sizeof(*it));
-	struct nvmr_hash_req *req = malloc(sizeof(*req));
-	if (!it || !req) {
-		free(it);
-		free(req);
-		return NULL;
-	}
-	pthread_mutex_lock(&m->mu);
-	*req = (struct nvmr_hash_req){ .id = ++m->hash_id, .first_block = first,
-				       .count = n };
-	it->type = NVMR_HASH_REQ;
-	it->payload = (uint8_t *)req;
-	it->len = sizeof(*req);
-	m->hashes_ready = false;
-	mirror_enqueue(m, it);
-	while (!m->hashes_ready && !over(m))
-		pthread_cond_wait(&m->cv, &m->mu);
-	uint64_t *h = NULL;
-	if (m->hashes_ready && m->nhashes == n) {
-		h = m->hashes;
-		m->hashes = NULL;
-	}
-	m->hashes_ready = false;
-	pthread_mutex_unlock(&m->mu);
-	return h;
-}
-
 /* Sends the blocks of [first, first+n) whose hashes differ. */
 static bool compare_chunk(struct mirror *m, uint64_t first, uint32_t n,
 			  uint64_t *bytes)
 {
-	uint64_t *theirs = remote_hashes(m, first, n);
-	if (!theirs)
+	uint64_t *theirs = mirror_remote_hashes(m, first, n);
+	if (!theirs) {
+		/* No answer in time, or a malformed one: start over. */
+		mirror_lose(m, "no valid answer to a hash request");
 		return false;
+	}
 	const uint8_t *base = nvfs_pool_bytes(m->fs);
 	bool ok = true;
 	for (uint32_t i = 0; i < n && ok;) {

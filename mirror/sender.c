@@ -215,9 +215,6 @@ static void drop_outstanding(struct mirror *m)
 	m->inflight = (struct qlist){ 0 };
 	m->queue = (struct qlist){ 0 };
 	m->queued_bytes = 0;
-	free(m->hashes);
-	m->hashes = NULL;
-	m->hashes_ready = false;
 	pthread_mutex_unlock(&m->mu);
 	for (int i = 0; i < 2; i++) {
 		struct qitem *it;
@@ -246,7 +243,7 @@ static void say_state(struct mirror *m, const char *why)
 }
 
 /* The connection failed: tear it down, keep what was lost in the map. */
-static void lose(struct mirror *m, const char *why)
+void mirror_lose(struct mirror *m, const char *why)
 {
 	pthread_mutex_lock(&m->mu);
 	if (m->ch)
@@ -289,28 +286,6 @@ static void acked(struct mirror *m, uint64_t applied)
 	}
 }
 
-static int got_hashes(struct mirror *m, const uint8_t *p, size_t len)
-{
-	struct nvmr_hashes h;
-	if (len < sizeof(h))
-		return -EPROTO;
-	memcpy(&h, p, sizeof(h));
-	if (h.count > NVMR_MAX_HASHES || len != sizeof(h) + h.count * 8ull)
-		return -EPROTO;
-	pthread_mutex_lock(&m->mu);
-	if (h.id == m->hash_id && !m->hashes_ready) {
-		free(m->hashes);
-		m->hashes = malloc(h.count * 8ull + 8);
-		if (m->hashes)
-			memcpy(m->hashes, p + sizeof(h), h.count * 8ull);
-		m->nhashes = h.count;
-		m->hashes_ready = true;
-		pthread_cond_broadcast(&m->cv);
-	}
-	pthread_mutex_unlock(&m->mu);
-	return 0;
-}
-
 static void *receiver_main(void *arg)
 {
 	struct mirror *m = arg;
@@ -326,7 +301,9 @@ static void *receiver_main(void *arg)
 			acked(m, a.applied);
 			continue;
 		}
-		if (rc == 0 && type == NVMR_HASHES && got_hashes(m, p, len) == 0)
+		if (rc == 0 && (type == NVMR_HASHES || type == NVMR_VERIFY_REPLY ||
+				type == NVMR_READ_REPLY) &&
+		    mirror_got_reply(m, type, p, len) == 0)
 			continue;
 		if (rc == 0 && type == NVMR_PONG)
 			continue;
@@ -335,7 +312,7 @@ static void *receiver_main(void *arg)
 			snprintf(err, sizeof(err), "unexpected message type %u",
 				 type);
 		}
-		lose(m, err);
+		mirror_lose(m, err);
 		return NULL;
 	}
 }
@@ -414,7 +391,7 @@ static void serve(struct mirror *m)
 	while (!m->conn_lost) {
 		if (ack_overdue(m)) {
 			pthread_mutex_unlock(&m->mu);
-			lose(m, "no acknowledgement within mirror_timeout");
+			mirror_lose(m, "no acknowledgement within mirror_timeout");
 			pthread_mutex_lock(&m->mu);
 			break;
 		}
@@ -430,7 +407,7 @@ static void serve(struct mirror *m)
 		if (rc) {
 			char why[128];
 			snprintf(why, sizeof(why), "send failed: %s", strerror(-rc));
-			lose(m, why);
+			mirror_lose(m, why);
 		}
 		pthread_mutex_lock(&m->mu);
 	}
@@ -489,7 +466,7 @@ static void *conn_main(void *arg)
 		if (ok)
 			serve(m);
 		else
-			lose(m, "cannot start the receiver thread");
+			mirror_lose(m, "cannot start the receiver thread");
 		if (ok)
 			detach(m, receiver);
 	}
@@ -510,6 +487,7 @@ int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
 	if (!m->o.window)
 		m->o.window = 64u << 20;
 	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->call_mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	m->state = MIRROR_CONNECTING;
 	m->full_compare = true;
@@ -517,7 +495,9 @@ int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
 	m->acked_seq = m->covered_seq = m->next_seq;
 	snprintf(m->peer, sizeof(m->peer), "%s:%s", o->host, o->port);
 	nvfs_set_persist_hook(fs, persist_hook, m);
+	mirror_enable_heal(m, true);
 	if (pthread_create(&m->conn_thread, NULL, conn_main, m)) {
+		mirror_enable_heal(m, false);
 		nvfs_set_persist_hook(fs, NULL, NULL);
 		snprintf(err, errlen, "cannot start the mirror thread");
 		free(m);
@@ -531,6 +511,7 @@ void mirror_stop(struct mirror *m)
 {
 	if (!m)
 		return;
+	mirror_enable_heal(m, false);
 	nvfs_set_persist_hook(m->fs, NULL, NULL);
 	pthread_mutex_lock(&m->mu);
 	m->stop = true;
@@ -538,8 +519,8 @@ void mirror_stop(struct mirror *m)
 	pthread_mutex_unlock(&m->mu);
 	pthread_join(m->conn_thread, NULL);
 	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->call_mu);
 	pthread_cond_destroy(&m->cv);
-	free(m->hashes);
 	free(m);
 }
 
@@ -614,6 +595,8 @@ void mirror_get_status(struct mirror *m, struct mirror_status *st)
 	st->acked_seq = m->acked_seq;
 	st->last_seq = m->next_seq;
 	st->sealed = m->sealed;
+	st->heals_fetched = m->heals_fetched;
+	st->remote_bad = m->remote_bad;
 	pthread_mutex_unlock(&m->mu);
 	st->out_of_sync = nvfs_oos_count(m->fs);
 }

@@ -19,6 +19,7 @@
 #define NVMPFS_MIRROR_SENDER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "channel.h"
@@ -59,6 +60,8 @@ struct mirror_status {
 	uint64_t batches_sent, batches_acked, bytes_sent;
 	uint64_t attaches, losses;
 	uint64_t acked_seq, last_seq;
+	uint64_t heals_fetched;              /* blocks healed from the mirror */
+	uint64_t remote_bad;                 /* blocks it failed to verify */
 	bool sealed;
 };
 
@@ -80,6 +83,16 @@ void mirror_stop(struct mirror *m);
  */
 int mirror_wait(struct mirror *m, uint64_t seq, bool (*stop)(void *),
 		void *arg);
+/*
+ * FlushAndVerify on the mirror: checks the mirror's copies of pool blocks
+ * against their checksums (sums from nvfs_block_sums), after every batch
+ * queued before.  *bad gets a malloc'd array of the *nbad pool blocks that
+ * failed there (they are marked out of sync and resent).  Returns 0, or
+ * -ENOTCONN (no mirror attached), -ETIMEDOUT, -EPROTO, -ENOMEM.
+ */
+struct nvfs_block_sum;
+int mirror_verify(struct mirror *m, const struct nvfs_block_sum *sums,
+		  size_t n, uint64_t **bad, size_t *nbad);
 bool mirror_sync_all(const struct mirror *m);
 bool mirror_attached(struct mirror *m);
 void mirror_get_status(struct mirror *m, struct mirror_status *st);

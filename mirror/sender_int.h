@@ -55,10 +55,14 @@ struct mirror {
 	pthread_t resync_thread;
 	bool resync_running;
 	uint64_t resync_done, resync_total, resync_started_ns;
-	uint64_t hash_id;        /* HASH_REQ in flight: its id; answer below */
-	uint64_t *hashes;
-	uint32_t nhashes;
-	bool hashes_ready;
+	/* calls.c: one request at a time waits for its reply (call_mu) */
+	pthread_mutex_t call_mu;
+	uint64_t call_id;        /* the request in flight (0: none) */
+	uint16_t call_reply;     /* the type of reply it waits for */
+	uint8_t *reply;          /* the reply's payload, once it came */
+	size_t reply_len;
+	bool reply_ready;
+	uint64_t heals_fetched, remote_bad;
 	/* status */
 	char peer[288];
 	uint64_t epoch;
@@ -78,9 +82,30 @@ void mirror_enqueue(struct mirror *m, struct qitem *it);
 struct qitem *mirror_make_batch(struct mirror *m,
 				const struct pool_range *ranges, size_t n);
 void mirror_free_item(struct qitem *it);
+/* The connection failed: tear it down, keep what was lost in the map. */
+void mirror_lose(struct mirror *m, const char *why);
 /* Logs a line (the daemon's log). */
 void mirror_log(struct mirror *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * calls.c: a reply (HASHES, VERIFY_REPLY, READ_REPLY) from the receiver
+ * thread; one that answers no waiting request is dropped (it came after
+ * its request timed out).  -EPROTO for a reply too short to name one.
+ */
+int mirror_got_reply(struct mirror *m, uint16_t type, const uint8_t *p,
+		     size_t len);
+/* Forgets the request in flight: the connection is gone (mu held). */
+void mirror_cancel_call(struct mirror *m);
+/*
+ * The XXH3 (0 -> 1) of the mirror's blocks [first, first+n), n at most
+ * NVMR_MAX_HASHES: a malloc'd array, or NULL when the connection ended.
+ */
+uint64_t *mirror_remote_hashes(struct mirror *m, uint64_t first, uint32_t n);
+/* Installs (or removes) the mirror as the file system's healer. */
+void mirror_enable_heal(struct mirror *m, bool on);
+/* Wakes the resync thread: blocks were marked out of sync. */
+void mirror_kick(struct mirror *m);
 
 /* resync.c: brings the mirror up to date after an attach (a thread). */
 void *mirror_resync_main(void *arg);
