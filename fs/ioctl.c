@@ -52,7 +52,7 @@ static int verify_on_mirror(struct nvfs *fs, fuse_ino_t ino,
 				if (sums[j].pblk == bad[i] &&
 				    f->nfailed < NVMPFS_MAX_RANGES) {
 					f->ranges[f->nfailed++] = (struct nvmpfs_range){
-						sums[j].off, NVMPFS_BLOCK_SIZE };
+						sums[j].off, 4096 };
 					f->nfailed_mirror++;
 					break;
 				}
