@@ -77,6 +77,8 @@ static bool resend(struct mirror *m, uint64_t blk, uint64_t n, bool clear,
 		}
 		ok = it != NULL;
 	}
+	if (ok)
+		m->resync_sent += n;
 	pthread_mutex_unlock(&m->mu);
 	*bytes += n * BS;
 	pace(m, *bytes);
@@ -166,8 +168,12 @@ static void become_synced(struct mirror *m)
 		m->state = MIRROR_SYNCED;
 		m->covered_seq = m->acked_seq;
 		m->ever_attached = true;
-		mirror_log(m, "mirror %s synced (%llu blocks resent)", m->peer,
-			   (unsigned long long)m->resync_done);
+		m->resync_ended_ns = mirror_now_ns();
+		mirror_log(m, "mirror %s synced: %llu blocks compared or "
+			   "marked, %llu resent, in %.1f s", m->peer,
+			   (unsigned long long)m->resync_done,
+			   (unsigned long long)m->resync_sent,
+			   (double)(m->resync_ended_ns - m->resync_started_ns) / 1e9);
 		pthread_cond_broadcast(&m->cv);
 	}
 	pthread_mutex_unlock(&m->mu);
@@ -181,7 +187,7 @@ void *mirror_resync_main(void *arg)
 	pthread_mutex_lock(&m->mu);
 	bool full = m->full_compare;
 	m->resync_started_ns = mirror_now_ns();
-	m->resync_done = 0;
+	m->resync_done = m->resync_sent = m->resync_ended_ns = 0;
 	m->resync_total = (full ? id.block_count : 0) + nvfs_oos_count(m->fs);
 	pthread_mutex_unlock(&m->mu);
 	uint64_t bytes = 0;

@@ -215,10 +215,29 @@ static void drop_outstanding(struct mirror *m)
 	m->inflight = (struct qlist){ 0 };
 	m->queue = (struct qlist){ 0 };
 	m->queued_bytes = 0;
+	/* The batch being sent stays the sender's to free; its ranges are
+	 * marked here all the same (a copy: the sender may free it). */
+	struct pool_range *sending = NULL;
+	size_t nsending = 0;
+	if (m->sending && m->sending->type == NVMR_BATCH) {
+		m->sending->released = true;
+		sending = malloc(m->sending->nranges * sizeof(*sending));
+		if (sending) {
+			nsending = m->sending->nranges;
+			memcpy(sending, m->sending->ranges,
+			       nsending * sizeof(*sending));
+		}
+	}
+	struct qitem *skip = m->sending;
 	pthread_mutex_unlock(&m->mu);
+	if (nsending)
+		nvfs_oos_mark(m->fs, sending, nsending);
+	free(sending);
 	for (int i = 0; i < 2; i++) {
 		struct qitem *it;
 		while ((it = qpop(&lists[i]))) {
+			if (it == skip)
+				continue;
 			if (it->type == NVMR_BATCH && it->nranges)
 				nvfs_oos_mark(m->fs, it->ranges, it->nranges);
 			mirror_free_item(it);
@@ -264,13 +283,20 @@ void mirror_lose(struct mirror *m, const char *why)
 static void acked(struct mirror *m, uint64_t applied)
 {
 	struct qlist done = { 0 };
+	uint64_t clear_blk = 0, clear_count = 0;  /* of a batch being sent */
 	pthread_mutex_lock(&m->mu);
 	uint64_t now = mirror_now_ns();
 	while (m->inflight.head && m->inflight.head->seq <= applied) {
 		struct qitem *it = qpop(&m->inflight);
 		m->last_rtt_us = (now - it->sent_ns) / 1000;
 		m->batches_acked++;
-		qpush(&done, it);
+		if (it == m->sending) {
+			it->released = true;
+			clear_blk = it->clear_blk;
+			clear_count = it->clear_count;
+		} else {
+			qpush(&done, it);
+		}
 	}
 	if (applied > m->acked_seq)
 		m->acked_seq = applied;
@@ -278,6 +304,8 @@ static void acked(struct mirror *m, uint64_t applied)
 		m->covered_seq = m->acked_seq;
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
+	if (clear_count)
+		nvfs_oos_clear(m->fs, clear_blk, clear_count);
 	struct qitem *it;
 	while ((it = qpop(&done))) {
 		if (it->clear_count)
@@ -356,22 +384,32 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* Sends one item; a BATCH waits in inflight for its ACK. */
+/*
+ * Sends one item; a BATCH waits in inflight for its ACK.  The mirror may
+ * acknowledge it (or the connection fail) before the send returns: the
+ * item is then off the list with released set, and freed here.
+ */
 static int send_item(struct mirror *m, struct qitem *it)
 {
 	struct iovec iov = { it->payload, it->len };
+	bool batch = it->type == NVMR_BATCH;
 	it->sent_ns = mirror_now_ns();
 	pthread_mutex_lock(&m->mu);
 	m->queued_bytes -= it->len;
-	if (it->type == NVMR_BATCH) {
+	if (batch) {
 		qpush(&m->inflight, it);
 		m->batches_sent++;
 		m->bytes_sent += it->len;
 	}
+	m->sending = it;
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
 	int rc = nvmr_send(m->ch, it->type, &iov, 1);
-	if (it->type != NVMR_BATCH)
+	pthread_mutex_lock(&m->mu);
+	m->sending = NULL;
+	bool mine = !batch || it->released;
+	pthread_mutex_unlock(&m->mu);
+	if (mine)
 		mirror_free_item(it);
 	return rc;
 }

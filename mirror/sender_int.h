@@ -27,6 +27,10 @@ struct qitem {
 	/* resync BATCH: blocks whose out-of-sync bits go once acked */
 	uint64_t clear_blk, clear_count;
 	uint64_t sent_ns;
+	/* The connection thread is handing it to the socket (sender.c
+	 * send_item) while it sits in inflight: whoever takes it off the
+	 * list then (ACK, loss) sets released and leaves the free to it. */
+	bool released;
 };
 
 struct qlist {
@@ -48,6 +52,7 @@ struct mirror {
 	uint64_t covered_seq;    /* every change up to it is on the mirror */
 	struct qlist queue;      /* to send */
 	struct qlist inflight;   /* sent, not acknowledged (BATCH only) */
+	struct qitem *sending;   /* the item send_item is sending, or NULL */
 	uint64_t queued_bytes;
 	struct nvmr_channel *ch;
 	bool conn_lost;          /* the connection failed: tear it down */
@@ -55,6 +60,8 @@ struct mirror {
 	pthread_t resync_thread;
 	bool resync_running;
 	uint64_t resync_done, resync_total, resync_started_ns;
+	uint64_t resync_sent;     /* blocks resent (of resync_done) */
+	uint64_t resync_ended_ns; /* 0 while a resync runs */
 	/* calls.c: one request at a time waits for its reply (call_mu) */
 	pthread_mutex_t call_mu;
 	uint64_t call_id;        /* the request in flight (0: none) */
