@@ -9,6 +9,7 @@
  * read-only -- except for root.  Remount is root's alone.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,51 @@
 #include "nvfs.h"
 #include "nvmpfs.h"
 #include "ops.h"
+#include "sender.h"
 
 /* A long request stops when its caller goes away (FUSE INTERRUPT). */
 static bool caller_gone(void *req)
 {
 	return fuse_req_interrupted(req);
+}
+
+/*
+ * FlushAndVerify on the mirror too: its copies of the blocks of the
+ * ranges are checked against their checksums; the ones it holds wrong are
+ * appended to f's failed ranges.  Nothing to do without an attached
+ * mirror (the flag NVMPFS_FLUSH_MIRROR_CHECKED stays clear).
+ */
+static int verify_on_mirror(struct nvfs *fs, fuse_ino_t ino,
+			    const struct nvfs_range *ranges,
+			    struct nvmpfs_ioc_flush *f)
+{
+	struct mirror *m = ops_mirror();
+	if (!m || !mirror_attached(m))
+		return 0;
+	struct nvfs_block_sum *sums;
+	size_t n;
+	int rc = nvfs_block_sums(fs, ino, ranges, f->count, &sums, &n);
+	uint64_t *bad = NULL;
+	size_t nbad = 0;
+	if (rc == 0)
+		rc = mirror_verify(m, sums, n, &bad, &nbad);
+	if (rc == 0) {
+		f->flags |= NVMPFS_FLUSH_MIRROR_CHECKED;
+		for (size_t i = 0; i < nbad; i++)
+			for (size_t j = 0; j < n; j++)
+				if (sums[j].pblk == bad[i] &&
+				    f->nfailed < NVMPFS_MAX_RANGES) {
+					f->ranges[f->nfailed++] = (struct nvmpfs_range){
+						sums[j].off, 4096 };
+					f->nfailed_mirror++;
+					break;
+				}
+	}
+	free(sums);
+	free(bad);
+	/* A mirror lost meanwhile is the mirror's business (degraded); the
+	 * local answer stands. */
+	return rc == -ENOMEM ? rc : 0;
 }
 
 static void ioctl_flush(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
@@ -48,15 +89,25 @@ static void ioctl_flush(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 	struct nvfs_cancel cancel = { caller_gone, req };
 	int rc = nvfs_flush(fs, ino, ranges, f->count, flags, failed,
 			    NVMPFS_MAX_RANGES, &nfailed, &cancel);
+	rc = ops_sync_point(req, rc);
 	if (rc) {
 		free(f);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	f->nfailed = (uint32_t)nfailed;
-	for (size_t i = 0; i < nfailed && i < NVMPFS_MAX_RANGES; i++)
+	f->nfailed = (uint32_t)(nfailed < NVMPFS_MAX_RANGES ? nfailed
+							   : NVMPFS_MAX_RANGES);
+	f->nfailed_mirror = 0;
+	for (size_t i = 0; i < f->nfailed; i++)
 		f->ranges[i] = (struct nvmpfs_range){ failed[i].off,
 						      failed[i].len };
+	if (flags & NVFS_FLUSH_VERIFY)
+		rc = verify_on_mirror(fs, ino, ranges, f);
+	if (rc) {
+		free(f);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	fuse_reply_ioctl(req, 0, f, sizeof(*f));
 	free(f);
 }
@@ -71,7 +122,7 @@ static void ioctl_attrs(fuse_req_t req, struct nvfs *fs)
 		.fundamental_error_range = 4096,
 		.fundamental_error_range_offset = 0,
 		.max_ranges_per_flush = NVMPFS_MAX_RANGES,
-		.mirrored = 0,
+		.mirrored = ops_mirror() && mirror_attached(ops_mirror()),
 	};
 	fuse_reply_ioctl(req, 0, &a, sizeof(a));
 }
@@ -119,6 +170,7 @@ static void ioctl_scrub(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 	s.blocks_checked = res.blocks_checked;
 	s.blocks_unverified = res.blocks_unverified;
 	s.mismatches = res.mismatches;
+	s.healed = (uint32_t)res.healed;
 	s.done = res.done;
 	fuse_reply_ioctl(req, 0, &s, sizeof(s));
 }
@@ -154,6 +206,35 @@ static void ioctl_remount(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+static void ioctl_mirror(fuse_req_t req)
+{
+	struct nvmpfs_ioc_mirror out = { .state = NVMPFS_MIRROR_NONE };
+	struct mirror *m = ops_mirror();
+	if (m) {
+		struct mirror_status st;
+		mirror_get_status(m, &st);
+		out.state = (uint32_t)st.state; /* the same numbers */
+		out.sealed = st.sealed;
+		snprintf(out.peer, sizeof(out.peer), "%s", st.peer);
+		out.epoch = st.epoch;
+		out.resync_done = st.resync_done;
+		out.resync_total = st.resync_total;
+		out.resync_bytes_per_s = st.resync_bytes_per_s;
+		out.out_of_sync = st.out_of_sync;
+		out.last_rtt_us = st.last_rtt_us;
+		out.batches_sent = st.batches_sent;
+		out.batches_acked = st.batches_acked;
+		out.bytes_sent = st.bytes_sent;
+		out.attaches = st.attaches;
+		out.losses = st.losses;
+		out.acked_seq = st.acked_seq;
+		out.last_seq = st.last_seq;
+		out.heals = st.heals_fetched;
+		out.remote_bad = st.remote_bad;
+	}
+	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
 
 static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
@@ -206,6 +287,7 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	case NVMPFS_IOC_BAD: ioctl_bad(req, fs, ino); break;
 	case NVMPFS_IOC_SCRUB: ioctl_scrub(req, fs, ino, in_buf, in_bufsz); break;
 	case NVMPFS_IOC_STATS: ioctl_stats(req, fs); break;
+	case NVMPFS_IOC_MIRROR: ioctl_mirror(req); break;
 	case NVMPFS_IOC_REMOUNT:
 		ioctl_remount(req, fs, ino, in_buf, in_bufsz);
 		break;

@@ -20,6 +20,7 @@
 #include "options.h"
 #include "ops.h"
 #include "pool_perms.h"
+#include "sender.h"
 #include "poolwait.h"
 #include "remount.h"
 
@@ -257,13 +258,46 @@ static int apply_nosymfollow(const char *mnt)
 	return -1;
 }
 
+/* The mirror, once the daemon serves (its threads start after the fork). */
+static struct mirror *start_mirror(struct nvfs *fs, const struct mirror_opts *mo)
+{
+	struct mirror *m = NULL;
+	char err[512];
+	if (!mo->host[0])
+		return NULL;
+	if (mirror_start(fs, mo, &m, err, sizeof(err)) < 0) {
+		daemon_log(err);
+		return NULL;
+	}
+	ops_set_mirror(m);
+	return m;
+}
+
+/*
+ * The pool is made clean while the mirror still listens, so that the
+ * mirror's copy is clean too; then the mirror goes, then the pool.
+ */
+static void finish(struct nvfs *fs, struct mirror *m)
+{
+	if (m) {
+		nvfs_make_clean(fs);
+		ops_set_mirror(NULL);
+		mirror_stop(m);
+	}
+	nvfs_unmount(fs);
+}
+
 static int run(const struct daemon_opts *o, const char *pool)
 {
+	struct mirror_opts mo;
+	if (mirror_opts_build(&o->mirror, &mo) < 0)
+		return 2;
 	if (clear_dead_mount(o->mountpoint, pool) < 0)
 		return 1;
 	struct nvfs *fs = open_pool(o, pool);
 	if (!fs)
 		return 2;
+	struct mirror *m = NULL;
 	struct fuse_session *se = start_session(o, pool, fs);
 	if (!se) {
 		nvfs_unmount(fs);
@@ -281,6 +315,7 @@ static int run(const struct daemon_opts *o, const char *pool)
 	fuse_daemonize(o->foreground);
 	log_to_stderr = o->foreground;
 	nvfs_start(fs);
+	m = start_mirror(fs, &mo);
 	rc = serve(se, o) == 0 ? 0 : 1;
 out_unmount:
 	fuse_session_unmount(se);
@@ -288,7 +323,7 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
-	nvfs_unmount(fs);
+	finish(fs, m);
 	return rc;
 }
 

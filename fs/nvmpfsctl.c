@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "nvmpfs.h"
+#include "role.h"
 
 static bool json;
 
@@ -23,6 +24,9 @@ static void usage(FILE *to)
 	fprintf(to,
 		"usage: nvmpfsctl [--json] COMMAND ...\n"
 		"  stats MOUNTPOINT             counters of the mount\n"
+		"  status MOUNTPOINT            the mirror: state, resync, lag\n"
+		"  promote POOL                 make a mirror's pool a primary's\n"
+		"  demote POOL                  make an old primary's pool a mirror's\n"
 		"  scrub MOUNTPOINT [PATH...]   verify every block's checksum\n"
 		"  flush FILE [OFF:LEN...]      optimized flush (default: whole file)\n"
 		"  verify FILE [OFF:LEN...]     flush and verify; lists failed ranges\n"
@@ -134,11 +138,141 @@ static int cmd_stats(const char *mnt)
 	return 0;
 }
 
+/* ---- status: the mirror ---- */
+
+static const char *mirror_state(uint32_t s)
+{
+	static const char *const names[] = { "none", "connecting", "syncing",
+					     "synced", "degraded" };
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+/* Seconds left at the measured rate, or 0 when unknown. */
+static uint64_t eta_seconds(const struct nvmpfs_ioc_mirror *m)
+{
+	if (!m->resync_bytes_per_s || m->resync_done >= m->resync_total)
+		return 0;
+	return (m->resync_total - m->resync_done) * 4096 / m->resync_bytes_per_s;
+}
+
+static void status_json(const struct nvmpfs_ioc_mirror *m)
+{
+	printf("{\"mirror\": {\"state\": \"%s\", \"peer\": \"%s\", "
+	       "\"sealed\": %s, \"epoch\": %llu, \"resync_done\": %llu, "
+	       "\"resync_total\": %llu, \"resync_bytes_per_s\": %llu, "
+	       "\"resync_eta_s\": %llu, \"out_of_sync\": %llu, "
+	       "\"last_rtt_us\": %llu, \"batches_sent\": %llu, "
+	       "\"batches_acked\": %llu, \"bytes_sent\": %llu, "
+	       "\"attaches\": %llu, \"losses\": %llu, \"lag_batches\": %llu, "
+	       "\"heals\": %llu, \"remote_bad\": %llu}}\n",
+	       mirror_state(m->state), m->state ? m->peer : "",
+	       m->sealed ? "true" : "false", (unsigned long long)m->epoch,
+	       (unsigned long long)m->resync_done,
+	       (unsigned long long)m->resync_total,
+	       (unsigned long long)m->resync_bytes_per_s,
+	       (unsigned long long)eta_seconds(m),
+	       (unsigned long long)m->out_of_sync,
+	       (unsigned long long)m->last_rtt_us,
+	       (unsigned long long)m->batches_sent,
+	       (unsigned long long)m->batches_acked,
+	       (unsigned long long)m->bytes_sent,
+	       (unsigned long long)m->attaches, (unsigned long long)m->losses,
+	       (unsigned long long)(m->last_seq - m->acked_seq),
+	       (unsigned long long)m->heals, (unsigned long long)m->remote_bad);
+}
+
+static void status_text(const struct nvmpfs_ioc_mirror *m)
+{
+	printf("%-16s %s\n", "mirror", mirror_state(m->state));
+	if (!m->state)
+		return;
+	printf("%-16s %s%s\n", "peer", m->peer, m->sealed ? " (sealed)" : "");
+	printf("%-16s %llu\n", "epoch", (unsigned long long)m->epoch);
+	printf("%-16s %llu of %llu blocks", "resync",
+	       (unsigned long long)m->resync_done,
+	       (unsigned long long)m->resync_total);
+	if (m->resync_bytes_per_s)
+		printf(", %.1f MB/s, %llu s left",
+		       (double)m->resync_bytes_per_s / 1e6,
+		       (unsigned long long)eta_seconds(m));
+	printf("\n%-16s %llu blocks\n", "out of sync",
+	       (unsigned long long)m->out_of_sync);
+	printf("%-16s %llu us\n", "last round trip",
+	       (unsigned long long)m->last_rtt_us);
+	printf("%-16s %llu sent, %llu acknowledged, %llu bytes\n", "batches",
+	       (unsigned long long)m->batches_sent,
+	       (unsigned long long)m->batches_acked,
+	       (unsigned long long)m->bytes_sent);
+	printf("%-16s %llu attaches, %llu losses\n", "connection",
+	       (unsigned long long)m->attaches, (unsigned long long)m->losses);
+	printf("%-16s %llu healed from the mirror, %llu bad on the mirror\n",
+	       "verify", (unsigned long long)m->heals,
+	       (unsigned long long)m->remote_bad);
+}
+
+static int cmd_status(const char *mnt)
+{
+	int fd = open_target(mnt, O_RDONLY);
+	if (fd < 0)
+		return 2;
+	struct nvmpfs_ioc_mirror m;
+	int rc = ioctl(fd, NVMPFS_IOC_MIRROR, &m);
+	close(fd);
+	if (rc < 0)
+		return ioctl_error(mnt, "status");
+	m.peer[sizeof(m.peer) - 1] = '\0';
+	if (json)
+		status_json(&m);
+	else
+		status_text(&m);
+	return 0;
+}
+
+/* ---- promote, demote: a pool's role in a mirrored pair ---- */
+
+static int cmd_promote(const char *pool)
+{
+	char err[512];
+	uint64_t before, after;
+	if (role_promote(pool, &before, &after, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmpfsctl: %s\n", err);
+		return 2;
+	}
+	if (json)
+		printf("{\"promoted\": \"%s\", \"epoch\": %llu, "
+		       "\"old_epoch\": %llu}\n", pool,
+		       (unsigned long long)after, (unsigned long long)before);
+	else
+		printf("%s promoted: epoch %llu -> %llu; mount it with nvmpfs. "
+		       "Its old primary is refused as a mirror until it is "
+		       "demoted (nvmpfsctl demote).\n", pool,
+		       (unsigned long long)before, (unsigned long long)after);
+	return 0;
+}
+
+static int cmd_demote(const char *pool)
+{
+	char err[512];
+	uint64_t epoch;
+	if (role_demote(pool, &epoch, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmpfsctl: %s\n", err);
+		return 2;
+	}
+	if (json)
+		printf("{\"demoted\": \"%s\", \"epoch\": %llu}\n", pool,
+		       (unsigned long long)epoch);
+	else
+		printf("%s demoted (epoch %llu): it mounts no more; serve it with "
+		       "nvmpfs-mirror and the primary copies every block that "
+		       "differs.\n", pool, (unsigned long long)epoch);
+	return 0;
+}
+
 /* ---- scrub ---- */
 
 struct scrub_totals {
 	uint64_t files, bytes_total, bytes_done;
-	uint64_t blocks_checked, blocks_unverified, mismatches;
+	uint64_t blocks_checked, blocks_unverified, mismatches, healed;
 	int errors;
 	bool counting, tty;
 };
@@ -173,10 +307,16 @@ static void scrub_file(const char *path, const struct stat *st)
 		tot.blocks_checked += s.blocks_checked;
 		tot.blocks_unverified += s.blocks_unverified;
 		tot.mismatches += s.mismatches;
-		if (s.mismatches)
+		tot.healed += s.healed;
+		if (s.healed)
+			fprintf(stderr, "%snvmpfsctl: %s: %u bad blocks healed "
+				"from the mirror\n", tot.tty ? "\n" : "", path,
+				s.healed);
+		if (s.mismatches > s.healed)
 			fprintf(stderr, "%snvmpfsctl: %s: %llu bad blocks (see "
 				"'nvmpfsctl bad %s')\n", tot.tty ? "\n" : "",
-				path, (unsigned long long)s.mismatches, path);
+				path, (unsigned long long)(s.mismatches - s.healed),
+				path);
 		uint64_t done = s.next_block * 4096;
 		uint64_t before = (s.start_block) * 4096;
 		tot.bytes_done += (done < (uint64_t)st->st_size ? done
@@ -220,11 +360,13 @@ static int cmd_scrub(int argc, char **argv)
 	if (json)
 		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
 		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
-		       "\"errors\": %d}\n", (unsigned long long)tot.files,
+		       "\"healed\": %llu, \"errors\": %d}\n",
+		       (unsigned long long)tot.files,
 		       (unsigned long long)tot.bytes_done,
 		       (unsigned long long)tot.blocks_checked,
 		       (unsigned long long)tot.blocks_unverified,
-		       (unsigned long long)tot.mismatches, tot.errors);
+		       (unsigned long long)tot.mismatches,
+		       (unsigned long long)tot.healed, tot.errors);
 	else
 		printf("scrub: %llu files, %llu bytes, %llu blocks checked, %llu "
 		       "without checksum, %llu mismatches\n",
@@ -233,7 +375,10 @@ static int cmd_scrub(int argc, char **argv)
 		       (unsigned long long)tot.blocks_checked,
 		       (unsigned long long)tot.blocks_unverified,
 		       (unsigned long long)tot.mismatches);
-	return tot.errors ? 2 : tot.mismatches ? 1 : 0;
+	if (!json && tot.healed)
+		printf("scrub: %llu of the mismatches healed from the mirror\n",
+		       (unsigned long long)tot.healed);
+	return tot.errors ? 2 : tot.mismatches > tot.healed ? 1 : 0;
 }
 
 /* ---- flush, verify, bad ranges ---- */
@@ -285,17 +430,55 @@ static void print_ranges(const char *label, const struct nvmpfs_range *r,
 		       (unsigned long long)r[i].len);
 }
 
+/*
+ * The failed ranges of a verify; with a mirror that checked too, the last
+ * res->nfailed_mirror of them are the mirror's.
+ */
+static void print_verify(const struct nvmpfs_range *r,
+			 const struct nvmpfs_verify_result *res)
+{
+	size_t n = res->nfailed < NVMPFS_MAX_RANGES ? res->nfailed
+						    : NVMPFS_MAX_RANGES;
+	if (!res->mirror_checked) {
+		print_ranges("failed_ranges", r, n, res->nfailed);
+		return;
+	}
+	size_t first_mirror = n - (res->nfailed_mirror < n ? res->nfailed_mirror : n);
+	if (json) {
+		printf("{\"failed_ranges\": [");
+		for (size_t i = 0; i < n; i++)
+			printf("%s{\"offset\": %llu, \"length\": %llu, "
+			       "\"where\": \"%s\"}", i ? ", " : "",
+			       (unsigned long long)r[i].off,
+			       (unsigned long long)r[i].len,
+			       i >= first_mirror ? "mirror" : "local");
+		printf("], \"total\": %zu, \"mirror_checked\": true, "
+		       "\"failed_on_mirror\": %zu}\n", res->nfailed,
+		       res->nfailed_mirror);
+		return;
+	}
+	printf("failed_ranges: %zu\n", res->nfailed);
+	for (size_t i = 0; i < n; i++)
+		printf("  offset %llu length %llu%s\n",
+		       (unsigned long long)r[i].off,
+		       (unsigned long long)r[i].len,
+		       i >= first_mirror ? " (on the mirror)" : "");
+	printf("mirror: checked, %zu failed there (resent to it)\n",
+	       res->nfailed_mirror);
+}
+
 static int cmd_flush(int argc, char **argv, bool verify)
 {
 	int fd = open_for_change(argv[1]);
 	if (fd < 0)
 		return 2;
 	struct nvmpfs_range r[NVMPFS_MAX_RANGES], failed[NVMPFS_MAX_RANGES];
-	size_t count, nfailed = 0;
+	size_t count;
+	struct nvmpfs_verify_result res = { 0 };
 	int rc = parse_ranges(fd, argc - 2, argv + 2, r, &count);
 	if (rc == 0)
-		rc = verify ? nvmpfs_optimized_flush_and_verify(
-				      fd, r, count, failed, NVMPFS_MAX_RANGES, &nfailed)
+		rc = verify ? nvmpfs_optimized_flush_and_verify_mirror(
+				      fd, r, count, failed, NVMPFS_MAX_RANGES, &res)
 			    : nvmpfs_optimized_flush(fd, r, count);
 	int saved = errno;
 	close(fd);
@@ -304,12 +487,10 @@ static int cmd_flush(int argc, char **argv, bool verify)
 		return ioctl_error(argv[1], verify ? "verify" : "flush");
 	}
 	if (verify)
-		print_ranges("failed_ranges", failed,
-			     nfailed < NVMPFS_MAX_RANGES ? nfailed : NVMPFS_MAX_RANGES,
-			     nfailed);
+		print_verify(failed, &res);
 	else if (json)
 		printf("{\"flushed_ranges\": %zu}\n", count);
-	return nfailed ? 1 : 0;
+	return res.nfailed ? 1 : 0;
 }
 
 static int cmd_bad(const char *path)
@@ -374,6 +555,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[0];
+	if (strcmp(cmd, "promote") == 0 && argc == 2)
+		return cmd_promote(argv[1]);
+	if (strcmp(cmd, "demote") == 0 && argc == 2)
+		return cmd_demote(argv[1]);
+	if (strcmp(cmd, "status") == 0 && argc == 2)
+		return cmd_status(argv[1]);
 	if (strcmp(cmd, "stats") == 0 && argc == 2)
 		return cmd_stats(argv[1]);
 	if (strcmp(cmd, "scrub") == 0)

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "caller.h"
+#include "sender.h"
 #include "nvfs.h"
 #include "ops.h"
 
@@ -24,6 +25,7 @@
 
 static struct fuse_session *session;
 
+
 void ops_set_session(struct fuse_session *se)
 {
 	session = se;
@@ -32,6 +34,42 @@ void ops_set_session(struct fuse_session *se)
 static struct nvfs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+static struct mirror *mirror;
+
+void ops_set_mirror(struct mirror *m)
+{
+	mirror = m;
+}
+
+struct mirror *ops_mirror(void)
+{
+	return mirror;
+}
+
+static bool interrupted(void *req)
+{
+	return fuse_req_interrupted(req);
+}
+
+/*
+ * A sync point is answered once the mirror has everything made durable
+ * before it (waited for here, after every lock of the core is released).
+ */
+int ops_sync_point(fuse_req_t req, int rc)
+{
+	if (rc || !mirror)
+		return rc;
+	return mirror_wait(mirror, nvfs_last_seq(fs_of(req)), interrupted, req);
+}
+
+/* With mirror_sync=all, every change waits for the mirror too. */
+static int changed(fuse_req_t req, int rc)
+{
+	if (rc || !mirror_sync_all(mirror))
+		return rc;
+	return mirror_wait(mirror, nvfs_thread_seq(), interrupted, req);
 }
 
 /*
@@ -195,8 +233,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* A mode the kernel sends along must not bring the bits back. */
 	attr->st_mode &= ~(mode_t)dropped;
 	if (rc == 0)
-		rc = nvfs_setattr(fs_of(req), ino, attr,
-				  to_nvfs_setattr(to_set), &st);
+		rc = changed(req, nvfs_setattr(fs_of(req), ino, attr,
+					       to_nvfs_setattr(to_set), &st));
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -218,8 +256,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct nvfs_ctx ctx = caller_ctx(req);
 	struct stat st;
-	reply_entry(req, nvfs_mknod(fs_of(req), &ctx, parent, name, mode, rdev,
-				    &st), &st);
+	reply_entry(req, changed(req, nvfs_mknod(fs_of(req), &ctx, parent, name,
+						 mode, rdev, &st)), &st);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -227,8 +265,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct nvfs_ctx ctx = caller_ctx(req);
 	struct stat st;
-	reply_entry(req, nvfs_mkdir(fs_of(req), &ctx, parent, name, mode, &st),
-		    &st);
+	reply_entry(req, changed(req, nvfs_mkdir(fs_of(req), &ctx, parent, name,
+						 mode, &st)), &st);
 }
 
 static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
@@ -236,26 +274,26 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 {
 	struct nvfs_ctx ctx = caller_ctx(req);
 	struct stat st;
-	reply_entry(req, nvfs_symlink(fs_of(req), &ctx, parent, name, target,
-				      &st), &st);
+	reply_entry(req, changed(req, nvfs_symlink(fs_of(req), &ctx, parent,
+						   name, target, &st)), &st);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
 	struct stat st;
-	reply_entry(req, nvfs_link(fs_of(req), ino, newparent, newname, &st),
-		    &st);
+	reply_entry(req, changed(req, nvfs_link(fs_of(req), ino, newparent,
+						newname, &st)), &st);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	reply_status(req, nvfs_unlink(fs_of(req), parent, name));
+	reply_status(req, changed(req, nvfs_unlink(fs_of(req), parent, name)));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	reply_status(req, nvfs_rmdir(fs_of(req), parent, name));
+	reply_status(req, changed(req, nvfs_rmdir(fs_of(req), parent, name)));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -271,8 +309,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	reply_status(req, nvfs_rename(fs_of(req), parent, name, newparent,
-				      newname, nflags));
+	reply_status(req, changed(req, nvfs_rename(fs_of(req), parent, name,
+						   newparent, newname, nflags)));
 }
 
 /*
@@ -322,6 +360,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc == 0 && (rc = nvfs_open(fs, st.st_ino, fi->flags & ~O_TRUNC))) {
 		nvfs_forget(fs, st.st_ino, 1);
 	}
+	rc = changed(req, rc);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -366,6 +405,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return;
 	}
 	ssize_t n = nvfs_write(fs_of(req), ino, buf, size, (uint64_t)off);
+	if (n >= 0 && (rc = changed(req, 0)))
+		n = rc;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -383,7 +424,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
 	(void)fi;
-	reply_status(req, nvfs_fsync(fs_of(req), ino, datasync != 0));
+	reply_status(req, ops_sync_point(req, nvfs_fsync(fs_of(req), ino,
+							  datasync != 0)));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -452,7 +494,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)fi;
 	(void)datasync;
 	(void)ino;
-	reply_status(req, nvfs_syncfs(fs_of(req)));
+	reply_status(req, ops_sync_point(req, nvfs_syncfs(fs_of(req))));
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -467,8 +509,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	struct nvfs_ctx ctx = caller_ctx(req);
-	reply_status(req, nvfs_setxattr(fs_of(req), &ctx, ino, name, value,
-					size, flags));
+	reply_status(req, changed(req, nvfs_setxattr(fs_of(req), &ctx, ino, name,
+						     value, size, flags)));
 }
 
 /*
@@ -508,7 +550,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct nvfs_ctx ctx = caller_ctx(req);
-	reply_status(req, nvfs_removexattr(fs_of(req), &ctx, ino, name));
+	reply_status(req, changed(req, nvfs_removexattr(fs_of(req), &ctx, ino,
+							name)));
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
@@ -521,8 +564,9 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	int rc = kill_priv_for_data(req, ino);
 	if (rc == 0)
-		rc = nvfs_fallocate(fs_of(req), ino, mode, (uint64_t)offset,
-				    (uint64_t)length);
+		rc = changed(req, nvfs_fallocate(fs_of(req), ino, mode,
+						 (uint64_t)offset,
+						 (uint64_t)length));
 	reply_status(req, rc);
 }
 

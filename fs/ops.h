@@ -9,6 +9,12 @@ extern const struct fuse_lowlevel_ops nvmpfs_ops;
 
 /* The session the operations answer in (for notifications to the kernel). */
 void ops_set_session(struct fuse_session *se);
+struct mirror;
+/* The mirror, once started (NULL: none). */
+void ops_set_mirror(struct mirror *m);
+struct mirror *ops_mirror(void);
+/* After a sync point's core call: waits for the mirror (rc passes). */
+int ops_sync_point(fuse_req_t req, int rc);
 
 /* ioctl.c: the requests of libnvmpfs and nvmpfsctl. */
 void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,

@@ -171,7 +171,8 @@ static bool take_own_option(struct daemon_opts *o, const char *opt, int *rc)
 static int take_option(struct daemon_opts *o, const char *opt)
 {
 	int rc;
-	if (take_own_option(o, opt, &rc))
+	if (take_own_option(o, opt, &rc) ||
+	    take_mirror_option(&o->mirror, opt, &rc))
 		return rc;
 	note_generic_flag(o, opt);
 	if (strcmp(opt, "ro") == 0)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mirror_options.h"
 #include "nvfs.h"
 
 struct daemon_opts {
@@ -23,6 +24,7 @@ struct daemon_opts {
 	unsigned long flags_on, flags_off;
 	const char *kernel_set_opt; /* first user_id= and the like, if any */
 	char *kernel_opts;       /* comma-separated, passed to libfuse */
+	struct mirror_cli mirror;
 };
 
 /*

@@ -46,13 +46,19 @@ struct nvmpfs_range {
 #define NVMPFS_IOC_MAGIC 'N'
 
 #define NVMPFS_FLUSH_VERIFY 0x1u
+/* Out (in flags): the mirror checked its copies of the ranges too. */
+#define NVMPFS_FLUSH_MIRROR_CHECKED 0x80000000u
 
-/* In: flags, count, ranges.  Out: nfailed, ranges[0..nfailed) failed. */
+/*
+ * In: flags, count, ranges.  Out: nfailed, ranges[0..nfailed) failed --
+ * first those bad here (and not healed from the mirror), then the last
+ * nfailed_mirror: blocks the mirror held wrong (they are resent to it).
+ */
 struct nvmpfs_ioc_flush {
 	uint32_t flags;
 	uint32_t count;
 	uint32_t nfailed;
-	uint32_t reserved;
+	uint32_t nfailed_mirror;
 	struct nvmpfs_range ranges[NVMPFS_MAX_RANGES];
 };
 
@@ -85,7 +91,7 @@ struct nvmpfs_ioc_scrub {
 	uint64_t blocks_unverified;
 	uint64_t mismatches;
 	uint32_t done;
-	uint32_t reserved;
+	uint32_t healed;          /* of the mismatches, healed from the mirror */
 };
 
 /* File-system counters (ioctl on any file or directory of the mount). */
@@ -114,6 +120,35 @@ struct nvmpfs_ioc_stats {
 #define NVMPFS_POOL_MODE_PMEM_FORCED 1 /* PMEM_IS_PMEM_FORCE=1 */
 #define NVMPFS_POOL_MODE_MSYNC 2       /* every drain an fdatasync */
 
+/* The mirror's state (nvmpfsctl status; any file of the mount). */
+#define NVMPFS_MIRROR_NONE 0
+#define NVMPFS_MIRROR_CONNECTING 1
+#define NVMPFS_MIRROR_SYNCING 2
+#define NVMPFS_MIRROR_SYNCED 3
+#define NVMPFS_MIRROR_DEGRADED 4
+
+struct nvmpfs_ioc_mirror {
+	uint32_t state;           /* NVMPFS_MIRROR_* */
+	uint32_t sealed;          /* 1: messages sealed with AES-256-GCM */
+	char peer[288];           /* HOST:PORT, NUL-terminated */
+	uint64_t epoch;
+	uint64_t resync_done;     /* blocks compared or resent so far */
+	uint64_t resync_total;
+	uint64_t resync_bytes_per_s;
+	uint64_t out_of_sync;     /* blocks marked in the out-of-sync map */
+	uint64_t last_rtt_us;     /* last acknowledgement round trip */
+	uint64_t batches_sent;
+	uint64_t batches_acked;
+	uint64_t bytes_sent;
+	uint64_t attaches;
+	uint64_t losses;
+	uint64_t acked_seq;       /* every batch up to it is on the mirror */
+	uint64_t last_seq;        /* the newest batch */
+	uint64_t heals;           /* bad blocks healed with the mirror's copy */
+	uint64_t remote_bad;      /* blocks the mirror failed to verify */
+	uint64_t reserved[4];
+};
+
 /*
  * In: read_only 1 or 0.  Switches the mount read-only (the pool made
  * durable and marked clean) or back; used by "mount -o remount".  Only
@@ -130,6 +165,7 @@ struct nvmpfs_ioc_remount {
 #define NVMPFS_IOC_SCRUB  _IOWR(NVMPFS_IOC_MAGIC, 4, struct nvmpfs_ioc_scrub)
 #define NVMPFS_IOC_STATS  _IOR(NVMPFS_IOC_MAGIC, 5, struct nvmpfs_ioc_stats)
 #define NVMPFS_IOC_REMOUNT _IOW(NVMPFS_IOC_MAGIC, 6, struct nvmpfs_ioc_remount)
+#define NVMPFS_IOC_MIRROR _IOR(NVMPFS_IOC_MAGIC, 7, struct nvmpfs_ioc_mirror)
 
 /* ---- the library ---- */
 
@@ -147,6 +183,24 @@ int nvmpfs_optimized_flush(int fd, const struct nvmpfs_range *ranges,
 int nvmpfs_optimized_flush_and_verify(int fd, const struct nvmpfs_range *ranges,
 				      size_t count, struct nvmpfs_range *failed,
 				      size_t max_failed, size_t *nfailed);
+/*
+ * The same, saying where ranges failed: failed[] lists first the ranges
+ * bad on this host (a bad block with a good copy on the mirror is healed
+ * and not listed), then the last res->nfailed_mirror: ranges the mirror
+ * held wrong (the daemon resends them).  res->mirror_checked is 1 when a
+ * mirror was attached and checked its copy.
+ */
+struct nvmpfs_verify_result {
+	size_t nfailed;
+	size_t nfailed_mirror;
+	int mirror_checked;
+};
+int nvmpfs_optimized_flush_and_verify_mirror(int fd,
+					     const struct nvmpfs_range *ranges,
+					     size_t count,
+					     struct nvmpfs_range *failed,
+					     size_t max_failed,
+					     struct nvmpfs_verify_result *res);
 /* Starts the flush of ranges and returns; nvmpfs_drain finishes it. */
 int nvmpfs_async_flush(int fd, const struct nvmpfs_range *ranges, size_t count);
 /* Waits until every range async-flushed on fd before it is durable. */

@@ -11,6 +11,7 @@
  * let go of it every VERIFY_STEP blocks, and stop when the caller asks.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -133,6 +134,25 @@ static int verify_all(struct nvfs *fs, struct icache_ent *ent,
 	return 0;
 }
 
+/*
+ * Heals what verify found bad, where the mirror has a good copy; what is
+ * healed leaves the list.  Each block is taken with the file held
+ * exclusively, one at a time.
+ */
+static void heal_failed(struct nvfs *fs, uint64_t ino, struct range_list *bad)
+{
+	if (!heal_possible(fs) || !bad->n)
+		return;
+	struct range_list still = { 0 };
+	for (size_t i = 0; i < bad->n; i++)
+		for (uint64_t b = bad->r[i].off / BS;
+		     b < (bad->r[i].off + bad->r[i].len) / BS; b++)
+			if (heal_block(fs, ino, b) != 0)
+				range_list_add(&still, b * BS, BS);
+	range_list_free(bad);
+	*bad = still;
+}
+
 /* Checks the call and counts the ranges; the file is held shared. */
 static int start_flush(struct nvfs *fs, struct icache_ent *ent,
 		       const struct nvfs_range *ranges, size_t count,
@@ -174,6 +194,8 @@ int nvfs_flush(struct nvfs *fs, uint64_t ino, const struct nvfs_range *ranges,
 	if (rc == 0 && (flags & NVFS_FLUSH_VERIFY))
 		rc = verify_all(fs, ent, ranges, count, cancel, &bad);
 	icache_unpin(fs, ent);
+	if (rc == 0)
+		heal_failed(fs, ino, &bad);
 	STAT_ADD(fs, sync_ns, now_ns() - t0);
 	if (nfailed)
 		*nfailed = bad.n;
@@ -206,11 +228,36 @@ int nvfs_syncfs(struct nvfs *fs)
 	return sync_drain(fs);
 }
 
+/*
+ * Checks the mapped blocks of a run; bad ones are noted and listed in
+ * bad (file offsets) for healing.
+ */
+static void scrub_run(struct nvfs *fs, struct icache_ent *ent, uint64_t lblk,
+		      uint64_t pblk, uint64_t run, struct nvfs_scrub_result *res,
+		      struct range_list *bad)
+{
+	for (uint64_t i = 0; i < run; i++) {
+		int ok = csum_check_block(fs, pblk + i);
+		if (ok == 1) {
+			res->blocks_unverified++;
+			continue;
+		}
+		res->blocks_checked++;
+		STAT_ADD(fs, blocks_verified, 1);
+		if (ok < 0) {
+			res->mismatches++;
+			file_note_bad_block(fs, ent, lblk + i, pblk + i, "scrub");
+			range_list_add(bad, (lblk + i) * BS, BS);
+		}
+	}
+}
+
 /* Verifies up to max_blocks mapped blocks from *lblk; moves *lblk on. */
 int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
 	       uint64_t max_blocks, struct nvfs_scrub_result *res)
 {
 	memset(res, 0, sizeof(*res));
+	struct range_list bad = { 0 };
 	struct icache_ent *ent = ilock(fs, ino, false);
 	if (!ent)
 		return -ENOMEM;
@@ -231,20 +278,8 @@ int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
 				run = budget;
 			if (run > nblocks - data)
 				run = nblocks - data;
-			for (uint64_t i = 0; pblk && i < run; i++) {
-				int ok = csum_check_block(fs, pblk + i);
-				if (ok == 1) {
-					res->blocks_unverified++;
-					continue;
-				}
-				res->blocks_checked++;
-				STAT_ADD(fs, blocks_verified, 1);
-				if (ok < 0) {
-					res->mismatches++;
-					file_note_bad_block(fs, ent, data + i,
-							    pblk + i, "scrub");
-				}
-			}
+			if (pblk)
+				scrub_run(fs, ent, data, pblk, run, res, &bad);
 			budget -= run;
 			b = data + run;
 		}
@@ -252,6 +287,85 @@ int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
 		res->done = b >= nblocks;
 	}
 	iunlock(fs, ent);
+	uint64_t found = 0;
+	for (size_t i = 0; i < bad.n; i++)
+		found += bad.r[i].len / BS;
+	heal_failed(fs, ino, &bad);
+	uint64_t left = 0;
+	for (size_t i = 0; i < bad.n; i++)
+		left += bad.r[i].len / BS;
+	res->healed = found - left;
+	range_list_free(&bad);
+	return rc;
+}
+
+/* The (pool block, checksum) pairs of a run of mapped blocks. */
+static int add_sums(struct nvfs *fs, uint64_t lblk, uint64_t pblk,
+		    uint64_t run, struct nvfs_block_sum **out, size_t *n,
+		    size_t *cap)
+{
+	for (uint64_t i = 0; i < run; i++) {
+		uint64_t sum = __atomic_load_n(csum_word(fs, pblk + i),
+					       __ATOMIC_RELAXED);
+		if (!sum)
+			continue;
+		if (*n == *cap) {
+			size_t c = *cap ? *cap * 2 : 256;
+			struct nvfs_block_sum *p = realloc(*out, c * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			*out = p;
+			*cap = c;
+		}
+		(*out)[(*n)++] = (struct nvfs_block_sum){ (lblk + i) * BS,
+							 pblk + i, sum };
+	}
+	return 0;
+}
+
+static int sums_of_range(struct nvfs *fs, const struct nvmpfs_inode *inode,
+			 const struct nvfs_range *r,
+			 struct nvfs_block_sum **out, size_t *n, size_t *cap)
+{
+	uint64_t end = r->off + r->len < inode->size ? r->off + r->len
+						      : inode->size;
+	uint64_t b = block_of(r->off), last = blocks_to_cover(end);
+	while (r->off < end && b < last) {
+		uint64_t data = bmap_next(fs, inode, b, true);
+		if (data == UINT64_MAX || data >= last)
+			break;
+		uint64_t run;
+		uint64_t pblk = bmap_lookup(fs, inode, data, &run);
+		if (run > last - data)
+			run = last - data;
+		int rc = pblk ? add_sums(fs, data, pblk, run, out, n, cap) : 0;
+		if (rc)
+			return rc;
+		b = data + run;
+	}
+	return 0;
+}
+
+int nvfs_block_sums(struct nvfs *fs, uint64_t ino,
+		    const struct nvfs_range *ranges, size_t count,
+		    struct nvfs_block_sum **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	struct icache_ent *ent = ilock(fs, ino, false);
+	if (!ent)
+		return -ENOMEM;
+	int rc = 0;
+	struct nvmpfs_inode *inode = file_live(fs, ino, &rc);
+	for (size_t i = 0; inode && rc == 0 && i < count; i++)
+		rc = sums_of_range(fs, inode, &ranges[i], out, n, &cap);
+	iunlock(fs, ent);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sys/stat.h>
 
@@ -93,6 +94,9 @@ int format_pool(struct pool *pool, const struct mkfs_params *params,
 	make_root(pool, &sb, params);
 	pool_drain(pool);
 
+	if (getrandom(&sb.epoch_tag, sizeof(sb.epoch_tag), 0) !=
+	    (ssize_t)sizeof(sb.epoch_tag))
+		sb.epoch_tag = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != (ssize_t)sizeof(sb.uuid))
 		clock_gettime(CLOCK_REALTIME, (struct timespec *)sb.uuid);
 	sb.mkfs_time = (uint64_t)time(NULL);

@@ -107,6 +107,7 @@ struct nvfs {
 	struct allocator alloc;
 	struct ialloc ialloc;
 	bool no_diratime;        /* mounted with nodiratime */
+	uint64_t oos_blocks;     /* bits set in the out-of-sync map (oos.c) */
 	struct icache icache;
 	struct intent intent;
 	struct reclaimer reclaim;
@@ -120,6 +121,10 @@ struct nvfs {
 	bool csum_on;            /* compute checksums of written blocks */
 	bool verify_reads;       /* check them on read */
 	bool offline;            /* fsck's private view: no threads, no locks */
+	bool made_clean;         /* nvfs_make_clean ran: nothing changes now */
+	/* self-heal: fetches a pool block's other copy (heal.c) */
+	int (*heal_fetch)(void *arg, uint64_t pblk, void *buf);
+	void *heal_arg;
 };
 
 /* ---- fsinfo.c ---- */
@@ -129,6 +134,19 @@ uint64_t nvfs_map_overhead(uint64_t n);
 /* ---- tx.c ---- */
 /* A change could not be made durable: the mount turns read-only. */
 void fs_fail_read_only(struct nvfs *fs, int rc);
+
+/* ---- heal.c ---- */
+/* Whether a bad block can be healed (a healer, checksums, read-write). */
+bool heal_possible(const struct nvfs *fs);
+/*
+ * Heals block lblk of a file (not held by the caller) from the healer:
+ * 0 when it is good now (healed, or rewritten meanwhile), -EIO when no
+ * good copy was found.
+ */
+int heal_block(struct nvfs *fs, uint64_t ino, uint64_t lblk);
+
+/* ---- oos.c ---- */
+void oos_init(struct nvfs *fs);
 
 /* ---- remount.c: around every change of the pool ---- */
 /* -EROFS when read-only; otherwise holds the freeze until change_end. */

@@ -65,6 +65,46 @@ void nvfs_set_log(struct nvfs *fs, void (*log)(const char *msg))
 	fs->log = log;
 }
 
+void nvfs_say(struct nvfs *fs, const char *msg)
+{
+	nvfs_log(fs, "%s", msg);
+}
+
+void nvfs_set_persist_hook(struct nvfs *fs,
+			   int (*hook)(void *arg, struct pool *pool,
+				       const struct pool_range *ranges,
+				       size_t count, uint64_t *seq),
+			   void *arg)
+{
+	pool_set_hook(fs->pool, hook, arg);
+}
+
+void nvfs_identity(struct nvfs *fs, struct nvfs_identity *id)
+{
+	pthread_mutex_lock(&fs->super_lock);
+	memcpy(id->uuid, fs->sb.uuid, sizeof(id->uuid));
+	id->block_count = fs->sb.block_count;
+	id->pool_size = fs->pool->size;
+	id->epoch = fs->sb.mirror_epoch;
+	id->generation = fs->sb.generation;
+	pthread_mutex_unlock(&fs->super_lock);
+}
+
+const uint8_t *nvfs_pool_bytes(struct nvfs *fs)
+{
+	return fs->pool->base;
+}
+
+uint64_t nvfs_last_seq(struct nvfs *fs)
+{
+	return pool_last_seq(fs->pool);
+}
+
+uint64_t nvfs_thread_seq(void)
+{
+	return pool_thread_seq();
+}
+
 const char *nvfs_pool_mode(struct nvfs *fs)
 {
 	return pool_mode_name(fs->pool);
@@ -84,6 +124,7 @@ void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st)
 	LOAD(bytes_flushed);
 	LOAD(blocks_verified);
 	LOAD(verify_failures);
+	LOAD(blocks_healed);
 	LOAD(sync_ns);
 #undef LOAD
 	st->drains = __atomic_load_n(&fs->pool->drains, __ATOMIC_RELAXED);

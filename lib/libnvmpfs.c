@@ -65,7 +65,7 @@ static int push_pages(int fd, const struct nvmpfs_range *r, size_t count,
 
 static int flush_ioctl(int fd, const struct nvmpfs_range *ranges, size_t count,
 		       uint32_t flags, struct nvmpfs_range *failed,
-		       size_t max_failed, size_t *nfailed)
+		       size_t max_failed, struct nvmpfs_verify_result *res)
 {
 	if (count > NVMPFS_MAX_RANGES)
 		return fail(EINVAL);
@@ -77,8 +77,10 @@ static int flush_ioctl(int fd, const struct nvmpfs_range *ranges, size_t count,
 	if (count)
 		memcpy(req->ranges, ranges, count * sizeof(*ranges));
 	int rc = ioctl(fd, NVMPFS_IOC_FLUSH, req);
-	if (rc == 0 && nfailed) {
-		*nfailed = req->nfailed;
+	if (rc == 0 && res) {
+		res->nfailed = req->nfailed;
+		res->nfailed_mirror = req->nfailed_mirror;
+		res->mirror_checked = !!(req->flags & NVMPFS_FLUSH_MIRROR_CHECKED);
 		for (size_t i = 0; i < req->nfailed && i < max_failed; i++)
 			failed[i] = req->ranges[i];
 	}
@@ -110,9 +112,27 @@ int nvmpfs_optimized_flush_and_verify(int fd, const struct nvmpfs_range *ranges,
 		return fail(EINVAL);
 	if (push_pages(fd, ranges, count, PUSH_AND_WAIT) < 0)
 		return -1;
-	size_t ignored;
+	struct nvmpfs_verify_result res;
+	int rc = flush_ioctl(fd, ranges, count, NVMPFS_FLUSH_VERIFY, failed,
+			     max_failed, &res);
+	if (rc == 0 && nfailed)
+		*nfailed = res.nfailed;
+	return rc;
+}
+
+int nvmpfs_optimized_flush_and_verify_mirror(int fd,
+					     const struct nvmpfs_range *ranges,
+					     size_t count,
+					     struct nvmpfs_range *failed,
+					     size_t max_failed,
+					     struct nvmpfs_verify_result *res)
+{
+	if (count > NVMPFS_MAX_RANGES || !res)
+		return fail(EINVAL);
+	if (push_pages(fd, ranges, count, PUSH_AND_WAIT) < 0)
+		return -1;
 	return flush_ioctl(fd, ranges, count, NVMPFS_FLUSH_VERIFY, failed,
-			   max_failed, nfailed ? nfailed : &ignored);
+			   max_failed, res);
 }
 
 static struct pending *pending_of(int fd, bool create)

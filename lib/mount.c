@@ -75,6 +75,7 @@ static void release_fs(struct nvfs *fs)
 static int load_state(struct nvfs *fs, const char *path, char *err,
 		      size_t errlen)
 {
+	oos_init(fs);
 	if (journal_init(&fs->j, fs->pool, &fs->sb) || icache_init(fs) ||
 	    ialloc_init(fs) || intent_init(fs)) {
 		snprintf(err, errlen, "out of memory");
@@ -130,6 +131,13 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	}
 	if (super_load(fs->pool, &fs->sb, err, errlen) < 0)
 		goto fail;
+	if (fs->sb.role_flags & NVMPFS_ROLE_DEMOTED) {
+		snprintf(err, errlen, "%s: the pool was demoted (its host was a "
+			 "primary that another pool replaced): serve it with "
+			 "nvmpfs-mirror to rejoin as a mirror, or promote it with "
+			 "nvmpfsctl promote to mount it again", pool_path);
+		goto fail;
+	}
 	report->was_clean = fs->sb.state == NVMPFS_STATE_CLEAN;
 	int undone = journal_recover(fs->pool, &fs->sb, err, errlen);
 	if (undone < 0)
@@ -149,20 +157,28 @@ fail:
 	return rc;
 }
 
-void nvfs_unmount(struct nvfs *fs)
+void nvfs_make_clean(struct nvfs *fs)
 {
 	reclaim_stop(fs);
-	if (!fs->read_only) {
-		/* Nobody holds unlinked files any more: free them now. */
-		struct nvfs_mount_report ignored = { 0 };
-		recover_orphans(fs, &ignored);
-		alloc_store(fs);
-		intent_clear_all(fs);
-		if (pool_drain(fs->pool) == 0) {
-			fs->sb.state = NVMPFS_STATE_CLEAN;
-			super_store(fs->pool, &fs->sb);
-		}
+	if (fs->read_only || fs->made_clean)
+		return;
+	/* Nobody holds unlinked files any more: free them now. */
+	struct nvfs_mount_report ignored = { 0 };
+	recover_orphans(fs, &ignored);
+	alloc_store(fs);
+	intent_clear_all(fs);
+	if (pool_drain(fs->pool) == 0) {
+		pthread_mutex_lock(&fs->super_lock);
+		fs->sb.state = NVMPFS_STATE_CLEAN;
+		super_store(fs->pool, &fs->sb);
+		pthread_mutex_unlock(&fs->super_lock);
 	}
+	fs->made_clean = true;
+}
+
+void nvfs_unmount(struct nvfs *fs)
+{
+	nvfs_make_clean(fs);
 	release_fs(fs);
 }
 

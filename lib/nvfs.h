@@ -70,6 +70,11 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 /* Flushes everything, marks the pool clean, closes it. */
 void nvfs_unmount(struct nvfs *fs);
 /*
+ * What nvfs_unmount writes, now (nothing may change the pool after it):
+ * for a daemon whose mirror must see the pool clean before it goes.
+ */
+void nvfs_make_clean(struct nvfs *fs);
+/*
  * Starts serving: maps the whole pool now (see pool_populate) and starts
  * the background thread (freeing big dead files, cooling the write-intent
  * map).  Call it in the process that serves, after daemonizing: threads
@@ -214,6 +219,7 @@ struct nvfs_stats {
 	uint64_t bytes_flushed;
 	uint64_t blocks_verified;
 	uint64_t verify_failures;
+	uint64_t blocks_healed;   /* bad blocks rewritten from the mirror */
 	uint64_t sync_ns;         /* time spent inside sync points */
 };
 
@@ -254,6 +260,7 @@ struct nvfs_scrub_result {
 	uint64_t blocks_checked;
 	uint64_t blocks_unverified;  /* no checksum recorded */
 	uint64_t mismatches;
+	uint64_t healed;             /* of the mismatches, healed */
 	bool done;                   /* reached the end of the file */
 };
 int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
@@ -279,5 +286,67 @@ bool nvfs_checksums_on(struct nvfs *fs);
 const char *nvfs_pool_mode(struct nvfs *fs);
 /* Where problems found while serving are reported (default: stderr). */
 void nvfs_set_log(struct nvfs *fs, void (*log)(const char *msg));
+/* Reports a line there. */
+void nvfs_say(struct nvfs *fs, const char *msg);
+
+/* ---- for the mirror (mirror/sender.c) ---- */
+struct pool;
+struct pool_range;
+/* See pool_persist_hook in lib/pool.h: called with every drain's ranges. */
+void nvfs_set_persist_hook(struct nvfs *fs,
+			   int (*hook)(void *arg, struct pool *pool,
+				       const struct pool_range *ranges,
+				       size_t count, uint64_t *seq),
+			   void *arg);
+/*
+ * Self-heal: fetch(arg, pblk, buf) copies the other copy of pool block
+ * pblk (4096 bytes) into buf, or fails (negative errno).  A block that
+ * fails its checksum on read, verify or scrub is then fetched, and
+ * written back in place when the copy has the recorded checksum.  fetch
+ * is called with the file held exclusively: it must not call back in.
+ */
+void nvfs_set_healer(struct nvfs *fs,
+		     int (*fetch)(void *arg, uint64_t pblk, void *buf),
+		     void *arg);
+/*
+ * The pool blocks of ranges of a file with their recorded checksums, for
+ * a check of another copy (mirror verify): *out gets a malloc'd array of
+ * *n (pool block, checksum) pairs; blocks without a checksum are left
+ * out.  Ranges are cut at EOF.
+ */
+struct nvfs_block_sum {
+	uint64_t off;            /* file offset of the block */
+	uint64_t pblk;
+	uint64_t sum;
+};
+int nvfs_block_sums(struct nvfs *fs, uint64_t ino,
+		    const struct nvfs_range *ranges, size_t count,
+		    struct nvfs_block_sum **out, size_t *n);
+/* Who the pool is: what a mirror's handshake compares. */
+struct nvfs_identity {
+	uint8_t uuid[16];
+	uint64_t block_count;
+	uint64_t pool_size;
+	uint64_t epoch;
+	uint64_t generation;
+};
+void nvfs_identity(struct nvfs *fs, struct nvfs_identity *id);
+/* The pool's bytes (read-only use: copying blocks to the mirror). */
+const uint8_t *nvfs_pool_bytes(struct nvfs *fs);
+/* The newest batch's sequence number (what a sync point waits for). */
+uint64_t nvfs_last_seq(struct nvfs *fs);
+/* This thread's newest batch (what mirror_sync=all waits for). */
+uint64_t nvfs_thread_seq(void);
+/*
+ * The out-of-sync map (lib/oos.c): blocks whose last change may not be on
+ * the mirror.  Marking is durable when the call returns.
+ */
+int nvfs_oos_mark(struct nvfs *fs, const struct pool_range *ranges,
+		  size_t count);
+void nvfs_oos_clear(struct nvfs *fs, uint64_t blk, uint64_t count);
+bool nvfs_oos_next(struct nvfs *fs, uint64_t from, uint64_t *blk);
+uint64_t nvfs_oos_count(struct nvfs *fs);
+/* Whether block blk is marked out of sync. */
+bool nvfs_oos_test(struct nvfs *fs, uint64_t blk);
 
 #endif

@@ -400,25 +400,58 @@ static int group_sync(struct pool *pool)
 	return rc;
 }
 
+/* Makes this thread's batch durable (no hook, no counting). */
+static int persist_batch(struct pool *pool, struct batch *b)
+{
+	if (pool->sim)
+		crash_sim_drain(pool, b->r, b->n);
+	if (pool->is_pmem) {
+		pmem_drain();
+		return 0;
+	}
+	return group_sync(pool);
+}
+
 int pool_drain(struct pool *pool)
 {
 	struct batch *b = batch_of(pool);
 	if (b->n == 0)
 		return pool->sync_error ? -EIO : 0;
-	if (pool->sim)
-		crash_sim_drain(pool, b->r, b->n);
-	int rc = 0;
-	if (pool->is_pmem)
-		pmem_drain();
-	else
-		rc = group_sync(pool);
-	uint64_t seq = __atomic_add_fetch(&pool->seq, 1, __ATOMIC_RELAXED);
+	int rc = persist_batch(pool, b);
 	__atomic_add_fetch(&pool->drains, 1, __ATOMIC_RELAXED);
-	b->last_seq = seq;
+	uint64_t seq = 0;
+	/*
+	 * The hook makes its own stores durable with pool_persist_quiet,
+	 * never through this batch.
+	 */
 	if (rc == 0 && pool->hook)
-		rc = pool->hook(pool->hook_arg, b->r, b->n, seq);
+		rc = pool->hook(pool->hook_arg, pool, b->r, b->n, &seq);
+	else
+		seq = __atomic_add_fetch(&pool->seq, 1, __ATOMIC_RELAXED);
+	b->last_seq = seq;
 	b->n = 0;
 	return rc;
+}
+
+int pool_persist_quiet(struct pool *pool, uint64_t off, uint64_t len)
+{
+	/* A batch of its own, on the side of this thread's. */
+	struct batch *b = batch_of(pool);
+	struct batch saved = *b;
+	struct pool_range r = { off, len };
+	b->r = &r;
+	b->n = 1;
+	b->cap = 1;
+	if (pool->is_pmem)
+		pmem_flush(pool->base + off, len);
+	int rc = persist_batch(pool, b);
+	*b = saved;
+	return rc;
+}
+
+uint64_t pool_last_seq(struct pool *pool)
+{
+	return __atomic_load_n(&pool->seq, __ATOMIC_ACQUIRE);
 }
 
 int pool_persist(struct pool *pool, uint64_t off, uint64_t len)

@@ -43,6 +43,8 @@
 
 #include "nvmpfs/layout.h"
 
+struct pool;
+
 struct pool_range {
 	uint64_t off;
 	uint64_t len;
@@ -50,11 +52,15 @@ struct pool_range {
 
 /*
  * Called after each drain with the draining thread's ranges (durable
- * locally by then) and the batch's sequence number.  Returns 0 or a
- * negative errno, which pool_drain passes on.
+ * locally by then), before anyone else may change them (the caller still
+ * holds its locks): the mirror copies their bytes here.  It gives the
+ * batch its sequence number (*seq, increasing in the order of the calls,
+ * which the hook serialises) and returns 0 or a negative errno, which
+ * pool_drain passes on.
  */
-typedef int (*pool_persist_hook)(void *arg, const struct pool_range *ranges,
-				 size_t count, uint64_t seq);
+typedef int (*pool_persist_hook)(void *arg, struct pool *pool,
+				 const struct pool_range *ranges, size_t count,
+				 uint64_t *seq);
 
 enum pool_mode { POOL_PMEM, POOL_PMEM_FORCED, POOL_MSYNC };
 
@@ -141,6 +147,18 @@ void pool_store64(struct pool *pool, uint64_t *word, uint64_t value);
 int pool_drain(struct pool *pool);
 /* Flush + drain of one range. */
 int pool_persist(struct pool *pool, uint64_t off, uint64_t len);
+/*
+ * Flush + drain of one range that bypasses the persist hook: for what the
+ * hook itself must make durable (the mirror's out-of-sync map).
+ */
+int pool_persist_quiet(struct pool *pool, uint64_t off, uint64_t len);
+/* The sequence number of the newest batch of any thread. */
+uint64_t pool_last_seq(struct pool *pool);
+/* For a hook: the sequence number it gave the newest batch. */
+static inline void pool_publish_seq(struct pool *pool, uint64_t seq)
+{
+	__atomic_store_n(&pool->seq, seq, __ATOMIC_RELEASE);
+}
 /* Whether this thread has flushed ranges waiting for a drain. */
 bool pool_pending(struct pool *pool);
 /* Sequence number of this thread's last batch (0: none yet). */

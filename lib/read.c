@@ -39,9 +39,11 @@ void file_note_bad_block(struct nvfs *fs, struct icache_ent *ent,
 {
 	STAT_ADD(fs, verify_failures, 1);
 	nvfs_log(fs, "%s: checksum mismatch: inode %llu, offset %llu, length %u "
-		 "(pool block %llu): reads of it fail with EIO", found_by,
+		 "(pool block %llu): %s", found_by,
 		 (unsigned long long)ent->ino, (unsigned long long)(lblk * BS),
-		 BS, (unsigned long long)pblk);
+		 BS, (unsigned long long)pblk,
+		 heal_possible(fs) ? "healing it from the mirror"
+				   : "reads of it fail with EIO");
 	pthread_mutex_lock(&ent->list_mu);
 	range_list_add(&ent->bad, lblk * BS, BS);
 	pthread_mutex_unlock(&ent->list_mu);
@@ -123,15 +125,20 @@ static int add_zeros(struct nvfs_read *r, size_t len)
 	return 0;
 }
 
-/* Checks the blocks of a run a read touches; false at the first bad one. */
+/*
+ * Checks the blocks of a run a read touches; false at the first bad one
+ * (its file block in *bad).
+ */
 static bool run_verifies(struct nvfs *fs, struct icache_ent *ent,
-			 uint64_t lblk, uint64_t pblk, uint64_t n)
+			 uint64_t lblk, uint64_t pblk, uint64_t n,
+			 uint64_t *bad)
 {
 	if (!fs->verify_reads)
 		return true;
 	for (uint64_t i = 0; i < n; i++)
 		if (csum_check_block(fs, pblk + i) < 0) {
 			file_note_bad_block(fs, ent, lblk + i, pblk + i, "read");
+			*bad = lblk + i;
 			return false;
 		}
 	return true;
@@ -139,7 +146,7 @@ static bool run_verifies(struct nvfs *fs, struct icache_ent *ent,
 
 static int map_range(struct nvfs *fs, struct icache_ent *ent,
 		     const struct nvmpfs_inode *inode, size_t size,
-		     uint64_t off, struct nvfs_read *r)
+		     uint64_t off, struct nvfs_read *r, uint64_t *bad)
 {
 	size_t done = 0;
 	while (done < size) {
@@ -154,7 +161,7 @@ static int map_range(struct nvfs *fs, struct icache_ent *ent,
 		 * the bad block's page fails.
 		 */
 		if (pblk && !run_verifies(fs, ent, block_of(pos), pblk,
-					  blocks_to_cover(pos % BS + n)))
+					  blocks_to_cover(pos % BS + n), bad))
 			return -EIO;
 		int rc = pblk ? add_iov(r, (uint8_t *)pool_block(fs->pool, pblk) +
 					       pos % BS, n)
@@ -166,8 +173,12 @@ static int map_range(struct nvfs *fs, struct icache_ent *ent,
 	return 0;
 }
 
-int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
-		    struct nvfs_read *r)
+/* Blocks one read may heal before it gives up with EIO. */
+#define READ_HEALS 16
+
+/* One try: the mapping of the request, with the file held shared. */
+static int read_try(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
+		    struct nvfs_read *r, uint64_t *bad)
 {
 	memset(r, 0, sizeof(*r));
 	struct icache_ent *ent = ilock(fs, ino, false);
@@ -178,7 +189,7 @@ int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 	if (inode && off < inode->size) {
 		if (size > inode->size - off)
 			size = (size_t)(inode->size - off);
-		rc = map_range(fs, ent, inode, size, off, r);
+		rc = map_range(fs, ent, inode, size, off, r, bad);
 	}
 	if (rc) {
 		iunlock(fs, ent);
@@ -189,6 +200,22 @@ int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 	r->ent = ent;
 	r->touch_atime = file_atime_wanted(fs, inode);
 	return 0;
+}
+
+/*
+ * A block that fails its checksum is healed from the mirror when there is
+ * one (the file held exclusively for that), and the read tried again.
+ */
+int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
+		    struct nvfs_read *r)
+{
+	for (int heals = 0;; heals++) {
+		uint64_t bad = UINT64_MAX;
+		int rc = read_try(fs, ino, size, off, r, &bad);
+		if (rc != -EIO || bad == UINT64_MAX || heals == READ_HEALS ||
+		    !heal_possible(fs) || heal_block(fs, ino, bad) != 0)
+			return rc;
+	}
 }
 
 void nvfs_read_end(struct nvfs *fs, struct nvfs_read *r)

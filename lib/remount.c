@@ -38,8 +38,10 @@ static int make_clean(struct nvfs *fs)
 	int rc = pool_drain(fs->pool);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&fs->super_lock);
 	fs->sb.state = NVMPFS_STATE_CLEAN;
 	super_store(fs->pool, &fs->sb);
+	pthread_mutex_unlock(&fs->super_lock);
 	return 0;
 }
 
@@ -69,8 +71,10 @@ int nvfs_set_read_only(struct nvfs *fs, bool ro)
 		if (rc == 0)
 			fs->read_only = true;
 	} else if (!ro && fs->read_only) {
+		pthread_mutex_lock(&fs->super_lock);
 		fs->sb.state = NVMPFS_STATE_MOUNTED;
 		super_store(fs->pool, &fs->sb);
+		pthread_mutex_unlock(&fs->super_lock);
 		fs->read_only = false;
 		rc = 1;
 	}

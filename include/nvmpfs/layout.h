@@ -64,6 +64,22 @@
 #define NVMPFS_STATE_MOUNTED 2u
 
 /*
+ * Replication roles (superblock role_flags), set by `nvmpfsctl promote` and
+ * `nvmpfsctl demote`:
+ *   PROMOTED  this pool was a mirror and was promoted to be a primary; its
+ *             mirror_epoch was bumped and epoch_tag drawn anew then.
+ *   DEMOTED   this pool was a primary and was demoted: it mounts no more;
+ *             nvmpfs-mirror takes it as a mirror of a primary of its size
+ *             (full resync), which overwrites it.
+ * Two pools of one lineage diverged (split brain) when their epochs
+ * differ with the newer not a demoted one, or when their epochs are equal
+ * and their epoch tags are not.  A mirror is a byte-for-byte replica,
+ * superblock included: the primary's epoch, tag and flags reach it.
+ */
+#define NVMPFS_ROLE_PROMOTED 0x1u
+#define NVMPFS_ROLE_DEMOTED 0x2u
+
+/*
  * The superblock.  Two copies (blocks 0 and 1); an update writes and persists
  * A, then B, so at least one copy is always whole.  A copy is valid when its
  * magic, version and checksum match; the valid copy with the higher
@@ -93,7 +109,10 @@ struct nvmpfs_super {
 	uint32_t journal_lanes;  /* lanes the journal region is cut into */
 	uint64_t intent_start;   /* write-intent map */
 	uint64_t intent_blocks;
-	uint64_t reserved[30];   /* zero; for later versions */
+	uint32_t role_flags;     /* NVMPFS_ROLE_*: replication role (0: none) */
+	uint32_t reserved32;     /* zero */
+	uint64_t epoch_tag;      /* random, drawn at mkfs and each promotion */
+	uint64_t reserved[28];   /* zero; for later versions */
 	uint64_t checksum;       /* XXH3-64 of every byte before this field */
 };
 

@@ -2827,6 +2827,120 @@ UNIT_TEST(journal_lanes_undone_after_crash)
 }
 
 /* ------------------------------------------------------------------ */
+/* Self-heal                                                           */
+
+/* The "mirror" of the heal test: good copies of some pool blocks. */
+struct heal_source {
+	uint64_t pblk[4];
+	uint8_t data[4][BS];
+	int n;
+	int calls;
+	bool lie;               /* hand out a damaged copy */
+};
+
+static int heal_fetch(void *arg, uint64_t pblk, void *buf)
+{
+	struct heal_source *src = arg;
+	src->calls++;
+	for (int i = 0; i < src->n; i++)
+		if (src->pblk[i] == pblk) {
+			memcpy(buf, src->data[i], BS);
+			if (src->lie)
+				((uint8_t *)buf)[100] ^= 0x40;
+			return 0;
+		}
+	return -EIO;
+}
+
+/* Flips a byte of file block lblk in the pool; returns its pool block. */
+static uint64_t damage_block(struct nvfs *fs, uint64_t ino, uint64_t lblk,
+			     struct heal_source *src)
+{
+	struct nvfs_range r = { lblk * BS, BS };
+	struct nvfs_block_sum *sums;
+	size_t n;
+	if (nvfs_block_sums(fs, ino, &r, 1, &sums, &n) != 0 || n != 1)
+		FAIL("nvfs_block_sums found %zu blocks", n);
+	uint64_t pblk = sums[0].pblk;
+	free(sums);
+	uint8_t *p = (uint8_t *)nvfs_pool_bytes(fs) + pblk * BS;
+	if (src) {
+		src->pblk[src->n] = pblk;
+		memcpy(src->data[src->n++], p, BS);
+	}
+	p[100] ^= 0x40;
+	return pblk;
+}
+
+UNIT_TEST(self_heal)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("heal"), 32 * MiB, NULL);
+	uint64_t ino = mkfile(fs, ROOT, "f");
+	write_pattern(fs, ino, 0, 8 * BS, 3);
+	struct nvfs_range all = { 0, 8 * BS };
+	struct nvfs_block_sum *sums;
+	size_t nsums;
+	REQUIRE_EQ(0, nvfs_block_sums(fs, ino, &all, 1, &sums, &nsums));
+	CHECK_EQ(8, nsums);
+	for (size_t i = 0; i < nsums; i++)
+		CHECK_UEQ(sums[i].sum, csum_of_buffer((uint8_t *)nvfs_pool_bytes(fs) +
+						       sums[i].pblk * BS));
+	free(sums);
+
+	/* No healer: the damaged block fails with EIO. */
+	struct heal_source src = { 0 };
+	damage_block(fs, ino, 1, &src);
+	uint8_t buf[BS];
+	CHECK_EQ(-EIO, nvfs_read(fs, ino, buf, BS, BS));
+
+	/* A healer whose copy is damaged too: still EIO, nothing written. */
+	nvfs_set_healer(fs, heal_fetch, &src);
+	src.lie = true;
+	CHECK_EQ(-EIO, nvfs_read(fs, ino, buf, BS, BS));
+	CHECK_GE(src.calls, 1);
+	struct nvfs_stats st;
+	nvfs_get_stats(fs, &st);
+	CHECK_EQ(0, st.blocks_healed);
+
+	/* A good copy: the read heals the block and returns the right bytes. */
+	src.lie = false;
+	CHECK(read_matches(fs, ino, 0, 8 * BS, 3));
+	nvfs_get_stats(fs, &st);
+	CHECK_EQ(1, st.blocks_healed);
+	struct nvfs_range bad[4];
+	CHECK_EQ(0, nvfs_bad_ranges(fs, ino, bad, 4));
+
+	/* Scrub heals what it finds. */
+	damage_block(fs, ino, 5, &src);
+	uint64_t lblk = 0;
+	struct nvfs_scrub_result res;
+	REQUIRE_EQ(0, nvfs_scrub(fs, ino, &lblk, 1000, &res));
+	CHECK_EQ(1, res.mismatches);
+	CHECK_EQ(1, res.healed);
+	CHECK(read_matches(fs, ino, 0, 8 * BS, 3));
+
+	/* FlushAndVerify heals too, and reports only what stays bad. */
+	damage_block(fs, ino, 6, &src);
+	damage_block(fs, ino, 7, NULL);        /* no good copy of this one */
+	struct nvfs_range failed[4];
+	size_t nfailed = 99;
+	CHECK_EQ(0, nvfs_flush(fs, ino, &all, 1, NVFS_FLUSH_VERIFY, failed, 4,
+			       &nfailed, NULL));
+	CHECK_EQ(1, nfailed);
+	CHECK_UEQ(7 * BS, failed[0].off);
+	CHECK(read_matches(fs, ino, 0, 7 * BS, 3));
+	CHECK_EQ(-EIO, nvfs_read(fs, ino, buf, BS, 7 * BS));
+	nvfs_get_stats(fs, &st);
+	CHECK_EQ(3, st.blocks_healed);
+
+	/* A rewrite of the block makes it good without the healer. */
+	nvfs_set_healer(fs, NULL, NULL);
+	write_pattern(fs, ino, 7 * BS, BS, 3);
+	CHECK(read_matches(fs, ino, 0, 8 * BS, 3));
+	umount_fs(fs);
+}
+
+/* ------------------------------------------------------------------ */
 
 /* A test that crashes must not leave its pools in /dev/shm. */
 static void on_fatal_signal(int sig)

@@ -1,0 +1,93 @@
+/* The mirror's mount options (see mirror_options.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror_options.h"
+#include "sender.h"
+
+#define DEFAULT_TIMEOUT_MS 2000
+
+static int bad(const char *opt, const char *why)
+{
+	fprintf(stderr, "nvmpfs: option '%s': %s (see nvmpfs(8))\n", opt, why);
+	return -1;
+}
+
+static bool number(const char *text, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool take_mirror_option(struct mirror_cli *mc, const char *opt, int *rc)
+{
+	long v;
+	*rc = 0;
+	if (strncmp(opt, "mirror=", 7) == 0) {
+		mc->addr = opt + 7;
+		return true;
+	}
+	if (strncmp(opt, "mirror_", 7) != 0 && strncmp(opt, "resync_rate=", 12))
+		return false;
+	mc->any_given = true;
+	if (strncmp(opt, "mirror_key=", 11) == 0)
+		mc->key_path = opt + 11;
+	else if (strncmp(opt, "mirror_timeout=", 15) == 0)
+		*rc = number(opt + 15, 100, 600000, &mc->timeout_ms) ? 0
+			: bad(opt, "not a time in milliseconds (100 to 600000)");
+	else if (strcmp(opt, "mirror_policy=degrade") == 0)
+		mc->policy_block = false;
+	else if (strcmp(opt, "mirror_policy=block") == 0)
+		mc->policy_block = true;
+	else if (strcmp(opt, "mirror_sync=all") == 0)
+		mc->sync_all = true;
+	else if (strcmp(opt, "mirror_sync=points") == 0)
+		mc->sync_all = false;
+	else if (strncmp(opt, "resync_rate=", 12) == 0) {
+		*rc = number(opt + 12, 1, 1000000, &v) ? 0
+			: bad(opt, "not a rate in MB/s (1 to 1000000)");
+		mc->resync_mb = (uint64_t)v;
+	} else if (strcmp(opt, "mirror_seal=on") == 0)
+		mc->seal = true;
+	else if (strcmp(opt, "mirror_seal=off") == 0)
+		mc->seal = false;
+	else
+		*rc = bad(opt, "unknown mirror option");
+	return true;
+}
+
+int mirror_opts_build(const struct mirror_cli *mc, struct mirror_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (!mc->addr) {
+		if (mc->any_given)
+			return bad("mirror_*", "given without mirror=HOST:PORT");
+		return 0;
+	}
+	char err[512];
+	if (nvmr_split_address(mc->addr, o->host, sizeof(o->host), o->port,
+			       sizeof(o->port), err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmpfs: option 'mirror=%s': %s\n", mc->addr, err);
+		return -1;
+	}
+	if (!mc->key_path)
+		return bad("mirror", "needs mirror_key=KEYFILE (a file of at "
+			   "least 16 random bytes, readable by its owner only)");
+	if (nvmr_key_load(mc->key_path, &o->key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nvmpfs: option 'mirror_key': %s\n", err);
+		return -1;
+	}
+	o->timeout_ms = mc->timeout_ms ? (int)mc->timeout_ms : DEFAULT_TIMEOUT_MS;
+	o->policy_block = mc->policy_block;
+	o->sync_all = mc->sync_all;
+	o->resync_rate = mc->resync_mb * 1000000u;
+	o->seal = mc->seal;
+	return 0;
+}

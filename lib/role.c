@@ -1,0 +1,80 @@
+/* Promote and demote (see role.h). */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "check.h"
+#include "role.h"
+#include "super.h"
+
+/* Opens the pool for a superblock change; the lock says nobody uses it. */
+static struct pool *open_for_role(const char *path, struct nvmpfs_super *sb,
+				  char *err, size_t errlen)
+{
+	struct pool_open_opts po = { 0 };
+	struct pool *pool = pool_open(path, &po, err, errlen);
+	if (!pool)
+		return NULL;
+	if (super_load(pool, sb, err, errlen) < 0) {
+		pool_close(pool);
+		return NULL;
+	}
+	return pool;
+}
+
+/* The pool must be one a mount would take as it is: fsck -n finds nothing. */
+static int check_consistent(const char *path, char *err, size_t errlen)
+{
+	struct check_opts co = { 0 };
+	struct check_result res;
+	FILE *quiet = fopen("/dev/null", "w");
+	int rc = check_pool(path, &co, quiet ? quiet : stderr, &res, err, errlen);
+	if (quiet)
+		fclose(quiet);
+	if (rc < 0)
+		return -1;
+	if (res.found) {
+		snprintf(err, errlen, "%s: the pool is not consistent (%llu "
+			 "problems): run fsck.nvmpfs -y on it first", path,
+			 (unsigned long long)res.found);
+		return -1;
+	}
+	return 0;
+}
+
+int role_promote(const char *path, uint64_t *old_epoch, uint64_t *new_epoch,
+		 char *err, size_t errlen)
+{
+	if (check_consistent(path, err, errlen) < 0)
+		return -1;
+	struct nvmpfs_super sb;
+	struct pool *pool = open_for_role(path, &sb, err, errlen);
+	if (!pool)
+		return -1;
+	*old_epoch = sb.mirror_epoch;
+	sb.mirror_epoch++;
+	if (getrandom(&sb.epoch_tag, sizeof(sb.epoch_tag), 0) !=
+	    (ssize_t)sizeof(sb.epoch_tag))
+		sb.epoch_tag ^= (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+	sb.role_flags = (sb.role_flags & ~NVMPFS_ROLE_DEMOTED) |
+			NVMPFS_ROLE_PROMOTED;
+	super_store(pool, &sb);
+	*new_epoch = sb.mirror_epoch;
+	pool_close(pool);
+	return 0;
+}
+
+int role_demote(const char *path, uint64_t *epoch, char *err, size_t errlen)
+{
+	struct nvmpfs_super sb;
+	struct pool *pool = open_for_role(path, &sb, err, errlen);
+	if (!pool)
+		return -1;
+	sb.role_flags = (sb.role_flags & ~NVMPFS_ROLE_PROMOTED) |
+			NVMPFS_ROLE_DEMOTED;
+	super_store(pool, &sb);
+	*epoch = sb.mirror_epoch;
+	pool_close(pool);
+	return 0;
+}

@@ -1,0 +1,22 @@
+/*
+ * The roles of a pool in a mirrored pair, changed offline (nvmpfsctl):
+ * promote turns a mirror's pool into a primary's (after a failover),
+ * demote turns an old primary's pool into a mirror's (to rejoin).
+ */
+#ifndef NVMPFS_ROLE_H
+#define NVMPFS_ROLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Checks the pool (as fsck -n does: it must be consistent), bumps its
+ * mirror epoch, draws a new epoch tag and marks it promoted.  Returns 0
+ * with the epochs before and after, or -1 with a message naming the pool.
+ */
+int role_promote(const char *path, uint64_t *old_epoch, uint64_t *new_epoch,
+		 char *err, size_t errlen);
+/* Marks the pool demoted (it mounts no more; nvmpfs-mirror takes it). */
+int role_demote(const char *path, uint64_t *epoch, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * Bringing an attached mirror up to date, while live batches keep
+ * flowing: first, when the attach asks for it (the first attach after a
+ * mount, a blank or demoted mirror), a compare of every block -- the
+ * mirror sends the XXH3 of its blocks, the primary sends the blocks whose
+ * own hash differs --; then every block marked in the out-of-sync map.
+ * Blocks go out as ordinary batches, in the one queue, so a live batch
+ * queued after a resync batch is applied after it.  The rate is capped by
+ * resync_rate.  Once everything resent is acknowledged and no block is
+ * marked, the mirror is synced; the thread then keeps watching the map
+ * until the connection ends.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "sender_int.h"
+
+#define BS NVMPFS_BLOCK_SIZE
+/* Blocks compared per HASH_REQ, and resent per batch. */
+#define HASH_CHUNK 16384u
+#define RUN_BLOCKS 256u
+
+/* Whether the connection is gone or the sender stops (mu held). */
+static bool over(const struct mirror *m)
+{
+	return m->conn_lost || m->stop;
+}
+
+static uint64_t block_hash(const uint8_t *base, uint64_t blk)
+{
+	uint64_t h = XXH3_64bits(base + blk * BS, BS);
+	return h ? h : 1;
+}
+
+/* Keeps the resync at or below resync_rate (bytes sent so far). */
+static void pace(struct mirror *m, uint64_t bytes)
+{
+	if (!m->o.resync_rate)
+		return;
+	uint64_t due_ns = bytes * 1000000000u / m->o.resync_rate;
+	uint64_t spent = mirror_now_ns() - m->resync_started_ns;
+	if (due_ns > spent)
+		usleep((useconds_t)((due_ns - spent) / 1000 < 1000000
+				    ? (due_ns - spent) / 1000 : 999999));
+}
+
+/* Waits for room in the queue (mu held); false when the connection ended. */
+static bool room(struct mirror *m)
+{
+	while (m->queued_bytes > m->o.window / 2 && !over(m)) {
+		pthread_mutex_unlock(&m->mu);
+		usleep(1000);
+		pthread_mutex_lock(&m->mu);
+	}
+	return !over(m);
+}
+
+/* Queues blocks [blk, blk+n) as one batch; clear: their map bits go. */
+static bool resend(struct mirror *m, uint64_t blk, uint64_t n, bool clear,
+		   uint64_t *bytes)
+{
+	pthread_mutex_lock(&m->mu);
+	bool ok = room(m);
+	if (ok) {
+		struct pool_range r = { blk * BS, n * BS };
+		struct qitem *it = mirror_make_batch(m, &r, 1);
+		if (it) {
+			if (clear) {
+				it->clear_blk = blk;
+				it->clear_count = n;
+			}
+			mirror_enqueue(m, it);
+		}
+		ok = it != NULL;
+	}
+	if (ok)
+		m->resync_sent += n;
+	pthread_mutex_unlock(&m->mu);
+	*bytes += n * BS;
+	pace(m, *bytes);
+	return ok;
+}
+
+/* Sends the blocks of [first, first+n) whose hashes differ. */
+static bool compare_chunk(struct mirror *m, uint64_t first, uint32_t n,
+			  uint64_t *bytes)
+{
+	uint64_t *theirs = mirror_remote_hashes(m, first, n);
+	if (!theirs) {
+		/* No answer in time, or a malformed one: start over. */
+		mirror_lose(m, "no valid answer to a hash request");
+		return false;
+	}
+	const uint8_t *base = nvfs_pool_bytes(m->fs);
+	bool ok = true;
+	for (uint32_t i = 0; i < n && ok;) {
+		if (block_hash(base, first + i) == theirs[i]) {
+			i++;
+			continue;
+		}
+		uint32_t run = 1;
+		while (i + run < n && run < RUN_BLOCKS &&
+		       block_hash(base, first + i + run) != theirs[i + run])
+			run++;
+		ok = resend(m, first + i, run, false, bytes);
+		i += run;
+	}
+	free(theirs);
+	pthread_mutex_lock(&m->mu);
+	m->resync_done += n;
+	pthread_mutex_unlock(&m->mu);
+	return ok;
+}
+
+static bool compare_all(struct mirror *m, uint64_t *bytes)
+{
+	struct nvfs_identity id;
+	nvfs_identity(m->fs, &id);
+	for (uint64_t first = 0; first < id.block_count; first += HASH_CHUNK) {
+		uint64_t n = id.block_count - first < HASH_CHUNK
+				     ? id.block_count - first : HASH_CHUNK;
+		if (!compare_chunk(m, first, (uint32_t)n, bytes))
+			return false;
+	}
+	return true;
+}
+
+/* Resends every block marked out of sync; their bits go once acked. */
+static bool resend_marked(struct mirror *m, uint64_t *bytes)
+{
+	uint64_t blk = 0;
+	while (nvfs_oos_next(m->fs, blk, &blk)) {
+		uint64_t run = 1, next;
+		while (run < RUN_BLOCKS && nvfs_oos_next(m->fs, blk + run, &next) &&
+		       next == blk + run)
+			run++;
+		if (!resend(m, blk, run, true, bytes))
+			return false;
+		pthread_mutex_lock(&m->mu);
+		m->resync_done += run;
+		pthread_mutex_unlock(&m->mu);
+		blk += run;
+	}
+	return true;
+}
+
+/* Waits until every batch queued so far is acknowledged. */
+static bool all_acked(struct mirror *m)
+{
+	pthread_mutex_lock(&m->mu);
+	uint64_t last = m->next_seq;
+	while (m->acked_seq < last && !over(m))
+		pthread_cond_wait(&m->cv, &m->mu);
+	bool ok = !over(m);
+	pthread_mutex_unlock(&m->mu);
+	return ok;
+}
+
+/* Synced: from now on an acknowledgement covers every change before it. */
+static void become_synced(struct mirror *m)
+{
+	pthread_mutex_lock(&m->mu);
+	if (!over(m) && m->state == MIRROR_SYNCING) {
+		m->state = MIRROR_SYNCED;
+		m->covered_seq = m->acked_seq;
+		m->ever_attached = true;
+		m->resync_ended_ns = mirror_now_ns();
+		mirror_log(m, "mirror %s synced: %llu blocks compared or "
+			   "marked, %llu resent, in %.1f s", m->peer,
+			   (unsigned long long)m->resync_done,
+			   (unsigned long long)m->resync_sent,
+			   (double)(m->resync_ended_ns - m->resync_started_ns) / 1e9);
+		pthread_cond_broadcast(&m->cv);
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+void *mirror_resync_main(void *arg)
+{
+	struct mirror *m = arg;
+	struct nvfs_identity id;
+	nvfs_identity(m->fs, &id);
+	pthread_mutex_lock(&m->mu);
+	bool full = m->full_compare;
+	m->resync_started_ns = mirror_now_ns();
+	m->resync_done = m->resync_sent = m->resync_ended_ns = 0;
+	m->resync_total = (full ? id.block_count : 0) + nvfs_oos_count(m->fs);
+	pthread_mutex_unlock(&m->mu);
+	uint64_t bytes = 0;
+	if (full && !compare_all(m, &bytes))
+		return NULL;
+	if (full) {
+		pthread_mutex_lock(&m->mu);
+		m->full_compare = false;
+		pthread_mutex_unlock(&m->mu);
+	}
+	for (;;) {
+		if (!resend_marked(m, &bytes) || !all_acked(m))
+			return NULL;
+		if (nvfs_oos_count(m->fs) == 0)
+			become_synced(m);
+		pthread_mutex_lock(&m->mu);
+		while (!over(m) && nvfs_oos_count(m->fs) == 0)
+			pthread_cond_wait(&m->cv, &m->mu);
+		bool done = over(m);
+		pthread_mutex_unlock(&m->mu);
+		if (done)
+			return NULL;
+	}
+}

@@ -1,0 +1,640 @@
+/*
+ * The primary's sender (see sender.h): the persist hook, the queue, the
+ * connection thread that attaches, sends and notices a lost mirror, the
+ * receiver of acknowledgements, and the waits of sync points.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sender_int.h"
+
+/* How often a waiting thread looks at its stop callback. */
+#define WAIT_SLICE_MS 100
+/* Between two attempts to attach. */
+#define RETRY_MS 1000
+
+uint64_t mirror_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *mirror_state_name(enum mirror_state s)
+{
+	switch (s) {
+	case MIRROR_CONNECTING: return "connecting";
+	case MIRROR_SYNCING: return "syncing";
+	case MIRROR_SYNCED: return "synced";
+	case MIRROR_DEGRADED: return "degraded";
+	}
+	return "unknown";
+}
+
+void mirror_log(struct mirror *m, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	nvfs_say(m->fs, msg);
+}
+
+/* Timed wait on the sender's condition (mu held). */
+static void wait_ms(struct mirror *m, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)ms * 1000000u;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+}
+
+/* ---- the queue ---- */
+
+static void qpush(struct qlist *l, struct qitem *it)
+{
+	it->next = NULL;
+	if (l->tail)
+		l->tail->next = it;
+	else
+		l->head = it;
+	l->tail = it;
+}
+
+static struct qitem *qpop(struct qlist *l)
+{
+	struct qitem *it = l->head;
+	if (it) {
+		l->head = it->next;
+		if (!l->head)
+			l->tail = NULL;
+	}
+	return it;
+}
+
+void mirror_free_item(struct qitem *it)
+{
+	if (!it)
+		return;
+	free(it->payload);
+	free(it->ranges);
+	free(it);
+}
+
+void mirror_enqueue(struct mirror *m, struct qitem *it)
+{
+	m->queued_bytes += it->len;
+	qpush(&m->queue, it);
+	pthread_cond_broadcast(&m->cv);
+}
+
+struct qitem *mirror_make_batch(struct mirror *m,
+				const struct pool_range *ranges, size_t n)
+{
+	const uint8_t *base = nvfs_pool_bytes(m->fs);
+	size_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += ranges[i].len;
+	size_t head = sizeof(struct nvmr_batch) + n * sizeof(struct nvmr_range);
+	struct qitem *it = calloc(1, sizeof(*it));
+	uint8_t *p = it ? malloc(head + bytes) : NULL;
+	struct pool_range *copy = p ? malloc(n * sizeof(*copy)) : NULL;
+	if (!copy) {
+		free(p);
+		free(it);
+		return NULL;
+	}
+	it->type = NVMR_BATCH;
+	it->seq = ++m->next_seq;
+	struct nvmr_batch b = { .batch_seq = it->seq, .nranges = (uint32_t)n };
+	memcpy(p, &b, sizeof(b));
+	struct nvmr_range *wr = (struct nvmr_range *)(p + sizeof(b));
+	uint8_t *data = p + head;
+	for (size_t i = 0; i < n; i++) {
+		wr[i] = (struct nvmr_range){ ranges[i].off, ranges[i].len };
+		memcpy(data, base + ranges[i].off, ranges[i].len);
+		data += ranges[i].len;
+	}
+	memcpy(copy, ranges, n * sizeof(*copy));
+	it->payload = p;
+	it->len = head + bytes;
+	it->ranges = copy;
+	it->nranges = n;
+	return it;
+}
+
+/* ---- the persist hook ---- */
+
+/* Bytes of batch data one message carries at most. */
+#define PIECE_BYTES (NVMR_MAX_PAYLOAD / 2)
+#define PIECE_RANGES 1024u
+
+/*
+ * Queues a drain's ranges as one BATCH, or as several when they do not
+ * fit one message (a drain the mirror applies in pieces may be cut by a
+ * crash between them: a torn drain, which a power failure can leave on
+ * the primary too, and which recovery handles).  mu held.  Returns the
+ * last batch's number, 0 when out of memory.
+ */
+static uint64_t queue_ranges(struct mirror *m, const struct pool_range *r,
+			     size_t n)
+{
+	struct pool_range piece[PIECE_RANGES];
+	size_t np = 0;
+	uint64_t bytes = 0, seq = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t off = r[i].off, left = r[i].len;
+		while (left) {
+			uint64_t take = left < PIECE_BYTES - bytes ? left
+								   : PIECE_BYTES - bytes;
+			piece[np++] = (struct pool_range){ off, take };
+			bytes += take;
+			off += take;
+			left -= take;
+			bool last = i + 1 == n && left == 0;
+			if (np < PIECE_RANGES && bytes < PIECE_BYTES && !last)
+				continue;
+			struct qitem *it = mirror_make_batch(m, piece, np);
+			if (!it)
+				return 0;
+			seq = it->seq;
+			mirror_enqueue(m, it);
+			np = 0;
+			bytes = 0;
+		}
+	}
+	return seq;
+}
+
+/*
+ * Called by every drain (after it, with the caller's locks still held):
+ * the batch is numbered and its bytes copied now.  While the mirror is
+ * not attached the ranges are marked out of sync instead (durably, before
+ * this returns).  A full queue makes the caller wait (backpressure).
+ */
+static int persist_hook(void *arg, struct pool *pool,
+			const struct pool_range *r, size_t n, uint64_t *seq)
+{
+	struct mirror *m = arg;
+	pthread_mutex_lock(&m->mu);
+	bool send = (m->state == MIRROR_SYNCING || m->state == MIRROR_SYNCED) &&
+		    !m->conn_lost;
+	*seq = send ? queue_ranges(m, r, n) : 0;
+	bool sent = *seq != 0;
+	if (!sent)
+		*seq = ++m->next_seq;
+	while (sent && m->queued_bytes > m->o.window && !m->conn_lost &&
+	       !m->stop && (m->state == MIRROR_SYNCING ||
+			    m->state == MIRROR_SYNCED))
+		wait_ms(m, WAIT_SLICE_MS);
+	pool_publish_seq(pool, *seq);
+	pthread_mutex_unlock(&m->mu);
+	/* Out of memory while attached also lands in the map (resync). */
+	return sent ? 0 : nvfs_oos_mark(m->fs, r, n);
+}
+
+/* ---- losing the mirror ---- */
+
+/*
+ * Everything sent and not acknowledged, and everything queued, is marked
+ * out of sync (durably) before anyone is told the mirror is gone: a sync
+ * point released then is covered by the map.  mu held.
+ */
+static void drop_outstanding(struct mirror *m)
+{
+	struct qlist lists[2] = { m->inflight, m->queue };
+	m->inflight = (struct qlist){ 0 };
+	m->queue = (struct qlist){ 0 };
+	m->queued_bytes = 0;
+	/* The batch being sent stays the sender's to free; its ranges are
+	 * marked here all the same (a copy: the sender may free it). */
+	struct pool_range *sending = NULL;
+	size_t nsending = 0;
+	if (m->sending && m->sending->type == NVMR_BATCH) {
+		m->sending->released = true;
+		sending = malloc(m->sending->nranges * sizeof(*sending));
+		if (sending) {
+			nsending = m->sending->nranges;
+			memcpy(sending, m->sending->ranges,
+			       nsending * sizeof(*sending));
+		}
+	}
+	struct qitem *skip = m->sending;
+	pthread_mutex_unlock(&m->mu);
+	if (nsending)
+		nvfs_oos_mark(m->fs, sending, nsending);
+	free(sending);
+	for (int i = 0; i < 2; i++) {
+		struct qitem *it;
+		while ((it = qpop(&lists[i]))) {
+			if (it == skip)
+				continue;
+			if (it->type == NVMR_BATCH && it->nranges)
+				nvfs_oos_mark(m->fs, it->ranges, it->nranges);
+			mirror_free_item(it);
+		}
+	}
+	pthread_mutex_lock(&m->mu);
+}
+
+static void say_state(struct mirror *m, const char *why)
+{
+	if (m->logged_state == (int)m->state)
+		return;
+	m->logged_state = (int)m->state;
+	if (m->state == MIRROR_DEGRADED)
+		mirror_log(m, "mirror %s lost (%s): degraded; changes are "
+			   "recorded in the out-of-sync map and resent when it "
+			   "is back", m->peer, why);
+	else if (m->state == MIRROR_SYNCED)
+		mirror_log(m, "mirror %s synced", m->peer);
+	else if (m->state == MIRROR_SYNCING)
+		mirror_log(m, "mirror %s attached; resync under way", m->peer);
+}
+
+/* The connection failed: tear it down, keep what was lost in the map. */
+void mirror_lose(struct mirror *m, const char *why)
+{
+	pthread_mutex_lock(&m->mu);
+	if (m->ch)
+		nvmr_shutdown(m->ch);
+	m->conn_lost = true;
+	drop_outstanding(m);
+	if (m->state == MIRROR_SYNCING || m->state == MIRROR_SYNCED) {
+		m->state = MIRROR_DEGRADED;
+		m->losses++;
+		say_state(m, why);
+	}
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- the receiver of the mirror's messages ---- */
+
+static void acked(struct mirror *m, uint64_t applied)
+{
+	struct qlist done = { 0 };
+	uint64_t clear_blk = 0, clear_count = 0;  /* of a batch being sent */
+	pthread_mutex_lock(&m->mu);
+	uint64_t now = mirror_now_ns();
+	while (m->inflight.head && m->inflight.head->seq <= applied) {
+		struct qitem *it = qpop(&m->inflight);
+		m->last_rtt_us = (now - it->sent_ns) / 1000;
+		m->batches_acked++;
+		if (it == m->sending) {
+			it->released = true;
+			clear_blk = it->clear_blk;
+			clear_count = it->clear_count;
+		} else {
+			qpush(&done, it);
+		}
+	}
+	if (applied > m->acked_seq)
+		m->acked_seq = applied;
+	if (m->state == MIRROR_SYNCED)
+		m->covered_seq = m->acked_seq;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	if (clear_count)
+		nvfs_oos_clear(m->fs, clear_blk, clear_count);
+	struct qitem *it;
+	while ((it = qpop(&done))) {
+		if (it->clear_count)
+			nvfs_oos_clear(m->fs, it->clear_blk, it->clear_count);
+		mirror_free_item(it);
+	}
+}
+
+static void *receiver_main(void *arg)
+{
+	struct mirror *m = arg;
+	char err[256];
+	for (;;) {
+		uint16_t type;
+		const uint8_t *p;
+		size_t len;
+		int rc = nvmr_recv(m->ch, -1, &type, &p, &len, err, sizeof(err));
+		if (rc == 0 && type == NVMR_ACK && len == sizeof(struct nvmr_ack)) {
+			struct nvmr_ack a;
+			memcpy(&a, p, sizeof(a));
+			acked(m, a.applied);
+			continue;
+		}
+		if (rc == 0 && (type == NVMR_HASHES || type == NVMR_VERIFY_REPLY ||
+				type == NVMR_READ_REPLY) &&
+		    mirror_got_reply(m, type, p, len) == 0)
+			continue;
+		if (rc == 0 && type == NVMR_PONG)
+			continue;
+		if (rc == 0) {
+			rc = -EPROTO;
+			snprintf(err, sizeof(err), "unexpected message type %u",
+				 type);
+		}
+		mirror_lose(m, err);
+		return NULL;
+	}
+}
+
+/* ---- attaching and sending ---- */
+
+static int attach(struct mirror *m, char *err, size_t errlen)
+{
+	struct nvmr_channel *ch;
+	int rc = nvmr_connect(m->o.host, m->o.port, m->o.timeout_ms,
+			      m->o.timeout_ms, &ch, err, errlen);
+	if (rc)
+		return rc;
+	struct nvfs_identity id;
+	nvfs_identity(m->fs, &id);
+	struct nvmr_pool_id pid = { .block_count = id.block_count,
+				    .pool_size = id.pool_size,
+				    .epoch = id.epoch,
+				    .generation = id.generation };
+	memcpy(pid.uuid, id.uuid, sizeof(pid.uuid));
+	struct nvmr_hello_reply reply;
+	struct nvmr_ready ready;
+	rc = nvmr_handshake_primary(ch, &m->o.key, &pid, m->o.seal, &reply,
+				    &ready, err, errlen);
+	if (rc) {
+		nvmr_close(ch);
+		return rc;
+	}
+	pthread_mutex_lock(&m->mu);
+	m->ch = ch;
+	m->conn_lost = false;
+	m->epoch = id.epoch;
+	m->sealed = ready.flags & NVMR_F_SEAL;
+	m->full_compare = m->full_compare || ready.full_resync;
+	m->state = MIRROR_SYNCING;
+	m->attaches++;
+	snprintf(m->peer, sizeof(m->peer), "%s", nvmr_peer(ch));
+	say_state(m, "");
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+/*
+ * Sends one item; a BATCH waits in inflight for its ACK.  The mirror may
+ * acknowledge it (or the connection fail) before the send returns: the
+ * item is then off the list with released set, and freed here.
+ */
+static int send_item(struct mirror *m, struct qitem *it)
+{
+	struct iovec iov = { it->payload, it->len };
+	bool batch = it->type == NVMR_BATCH;
+	it->sent_ns = mirror_now_ns();
+	pthread_mutex_lock(&m->mu);
+	m->queued_bytes -= it->len;
+	if (batch) {
+		qpush(&m->inflight, it);
+		m->batches_sent++;
+		m->bytes_sent += it->len;
+	}
+	m->sending = it;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	int rc = nvmr_send(m->ch, it->type, &iov, 1);
+	pthread_mutex_lock(&m->mu);
+	m->sending = NULL;
+	bool mine = !batch || it->released;
+	pthread_mutex_unlock(&m->mu);
+	if (mine)
+		mirror_free_item(it);
+	return rc;
+}
+
+/* The oldest unacknowledged batch is older than the timeout (mu held). */
+static bool ack_overdue(struct mirror *m)
+{
+	struct qitem *it = m->inflight.head;
+	return it && mirror_now_ns() - it->sent_ns >
+			     (uint64_t)m->o.timeout_ms * 1000000u;
+}
+
+/* Sends until the connection is lost or the sender stops. */
+static void serve(struct mirror *m)
+{
+	pthread_mutex_lock(&m->mu);
+	while (!m->conn_lost) {
+		if (ack_overdue(m)) {
+			pthread_mutex_unlock(&m->mu);
+			mirror_lose(m, "no acknowledgement within mirror_timeout");
+			pthread_mutex_lock(&m->mu);
+			break;
+		}
+		if (m->stop && !m->queue.head && !m->inflight.head)
+			break;
+		struct qitem *it = qpop(&m->queue);
+		if (!it) {
+			wait_ms(m, WAIT_SLICE_MS);
+			continue;
+		}
+		pthread_mutex_unlock(&m->mu);
+		int rc = send_item(m, it);
+		if (rc) {
+			char why[128];
+			snprintf(why, sizeof(why), "send failed: %s", strerror(-rc));
+			mirror_lose(m, why);
+		}
+		pthread_mutex_lock(&m->mu);
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+static void detach(struct mirror *m, pthread_t receiver)
+{
+	pthread_mutex_lock(&m->mu);
+	if (m->ch)
+		nvmr_shutdown(m->ch);
+	m->conn_lost = true;
+	pthread_cond_broadcast(&m->cv);
+	bool resync = m->resync_running;
+	pthread_mutex_unlock(&m->mu);
+	pthread_join(receiver, NULL);
+	if (resync)
+		pthread_join(m->resync_thread, NULL);
+	pthread_mutex_lock(&m->mu);
+	drop_outstanding(m);
+	nvmr_close(m->ch);
+	m->ch = NULL;
+	m->resync_running = false;
+	pthread_mutex_unlock(&m->mu);
+}
+
+static void *conn_main(void *arg)
+{
+	struct mirror *m = arg;
+	char err[512], last_err[512] = "";
+	for (;;) {
+		pthread_mutex_lock(&m->mu);
+		bool stop = m->stop;
+		pthread_mutex_unlock(&m->mu);
+		if (stop)
+			return NULL;
+		int rc = attach(m, err, sizeof(err));
+		if (rc) {
+			if (strcmp(err, last_err) != 0)
+				mirror_log(m, "mirror %s:%s: %s", m->o.host,
+					   m->o.port, err);
+			snprintf(last_err, sizeof(last_err), "%s", err);
+			pthread_mutex_lock(&m->mu);
+			if (!m->stop)
+				wait_ms(m, RETRY_MS);
+			pthread_mutex_unlock(&m->mu);
+			continue;
+		}
+		last_err[0] = '\0';
+		pthread_t receiver;
+		bool ok = pthread_create(&receiver, NULL, receiver_main, m) == 0;
+		pthread_mutex_lock(&m->mu);
+		m->resync_running = ok && pthread_create(&m->resync_thread, NULL,
+							 mirror_resync_main, m) == 0;
+		pthread_mutex_unlock(&m->mu);
+		if (ok)
+			serve(m);
+		else
+			mirror_lose(m, "cannot start the receiver thread");
+		if (ok)
+			detach(m, receiver);
+	}
+}
+
+/* ---- the outside ---- */
+
+int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
+		 struct mirror **out, char *err, size_t errlen)
+{
+	struct mirror *m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	m->fs = fs;
+	m->o = *o;
+	if (!m->o.window)
+		m->o.window = 64u << 20;
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->call_mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	m->state = MIRROR_CONNECTING;
+	m->full_compare = true;
+	m->next_seq = nvfs_last_seq(fs);
+	m->acked_seq = m->covered_seq = m->next_seq;
+	snprintf(m->peer, sizeof(m->peer), "%s:%s", o->host, o->port);
+	nvfs_set_persist_hook(fs, persist_hook, m);
+	mirror_enable_heal(m, true);
+	if (pthread_create(&m->conn_thread, NULL, conn_main, m)) {
+		mirror_enable_heal(m, false);
+		nvfs_set_persist_hook(fs, NULL, NULL);
+		snprintf(err, errlen, "cannot start the mirror thread");
+		free(m);
+		return -EAGAIN;
+	}
+	*out = m;
+	return 0;
+}
+
+void mirror_stop(struct mirror *m)
+{
+	if (!m)
+		return;
+	mirror_enable_heal(m, false);
+	nvfs_set_persist_hook(m->fs, NULL, NULL);
+	pthread_mutex_lock(&m->mu);
+	m->stop = true;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	pthread_join(m->conn_thread, NULL);
+	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->call_mu);
+	pthread_cond_destroy(&m->cv);
+	free(m);
+}
+
+bool mirror_sync_all(const struct mirror *m)
+{
+	return m && m->o.sync_all;
+}
+
+bool mirror_attached(struct mirror *m)
+{
+	pthread_mutex_lock(&m->mu);
+	bool a = m->state == MIRROR_SYNCED;
+	pthread_mutex_unlock(&m->mu);
+	return a;
+}
+
+/*
+ * Whether a sync point up to seq may return now (mu held).  Under block,
+ * only when every change up to seq is on the mirror (covered_seq moves
+ * only while synced).  Under degrade, also when the batches up to seq
+ * are acknowledged (a change dropped earlier is in the out-of-sync map)
+ * or when no mirror is attached (then the map holds every change: the
+ * hook and the loss of a mirror mark it before anyone is told).
+ */
+static bool covered(const struct mirror *m, uint64_t seq)
+{
+	if (m->covered_seq >= seq)
+		return true;
+	if (m->o.policy_block)
+		return false;
+	if (m->state == MIRROR_SYNCING || m->state == MIRROR_SYNCED)
+		return m->acked_seq >= seq;
+	return true;
+}
+
+int mirror_wait(struct mirror *m, uint64_t seq, bool (*stop)(void *),
+		void *arg)
+{
+	if (!m)
+		return 0;
+	int rc = 0;
+	pthread_mutex_lock(&m->mu);
+	while (!covered(m, seq) && !m->stop) {
+		if (stop && stop(arg)) {
+			rc = -EINTR;
+			break;
+		}
+		wait_ms(m, WAIT_SLICE_MS);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+void mirror_get_status(struct mirror *m, struct mirror_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&m->mu);
+	st->state = m->state;
+	snprintf(st->peer, sizeof(st->peer), "%s", m->peer);
+	st->epoch = m->epoch;
+	st->resync_done = m->resync_done;
+	st->resync_total = m->resync_total;
+	uint64_t secs = (mirror_now_ns() - m->resync_started_ns) / 1000000000u;
+	if (m->resync_started_ns && secs)
+		st->resync_bytes_per_s = m->resync_done * NVMPFS_BLOCK_SIZE / secs;
+	st->last_rtt_us = m->last_rtt_us;
+	st->batches_sent = m->batches_sent;
+	st->batches_acked = m->batches_acked;
+	st->bytes_sent = m->bytes_sent;
+	st->attaches = m->attaches;
+	st->losses = m->losses;
+	st->acked_seq = m->acked_seq;
+	st->last_seq = m->next_seq;
+	st->sealed = m->sealed;
+	st->heals_fetched = m->heals_fetched;
+	st->remote_bad = m->remote_bad;
+	pthread_mutex_unlock(&m->mu);
+	st->out_of_sync = nvfs_oos_count(m->fs);
+}
