@@ -63,6 +63,21 @@
 #define NVMPFS_STATE_MOUNTED 2u
 
 /*
+ * Replication roles (superblock role_flags), set by `nvmpfsctl promote` and
+ * `nvmpfsctl demote` and read by nvmpfs-mirror before it takes a pool:
+ *   PROMOTED  this pool was a mirror and has been promoted to be a primary
+ *             (its mirror_epoch was bumped then): nvmpfs-mirror refuses to
+ *             overwrite it (split brain) until it is demoted.
+ *   DEMOTED   this pool was a primary and has been demoted: its contents
+ *             may be thrown away; nvmpfs-mirror takes it as a mirror of any
+ *             primary of its size (full resync).
+ * A mirror is a byte-for-byte replica, superblock included, so the flags
+ * of the primary's pool reach its mirror's pool too.
+ */
+#define NVMPFS_ROLE_PROMOTED 0x1u
+#define NVMPFS_ROLE_DEMOTED 0x2u
+
+/*
  * The superblock.  Two copies (blocks 0 and 1); an update writes and persists
  * A, then B, so at least one copy is always whole.  A copy is valid when its
  * magic, version and checksum match; the valid copy with the higher
@@ -92,7 +107,9 @@ struct nvmpfs_super {
 	uint32_t journal_lanes;  /* lanes the journal region is cut into */
 	uint64_t intent_start;   /* write-intent map */
 	uint64_t intent_blocks;
-	uint64_t reserved[30];   /* zero; for later versions */
+	uint32_t role_flags;     /* NVMPFS_ROLE_*: replication role (0: none) */
+	uint32_t reserved32;     /* zero */
+	uint64_t reserved[29];   /* zero; for later versions */
 	uint64_t checksum;       /* XXH3-64 of every byte before this field */
 };
 
