@@ -108,9 +108,10 @@ static int refuse(struct nvmr_channel *ch, uint32_t code, const char *text,
 
 /*
  * Receives the next handshake message, which must be of type want; a
- * REFUSE is the peer's verdict, returned as its errno with its text.
+ * REFUSE is the peer's (who's) verdict, returned as its errno with its
+ * text.
  */
-static int recv_step(struct nvmr_channel *ch, uint16_t want,
+static int recv_step(struct nvmr_channel *ch, const char *who, uint16_t want,
 		     const uint8_t **p, size_t *len, char *err, size_t errlen)
 {
 	uint16_t type;
@@ -128,7 +129,8 @@ static int recv_step(struct nvmr_channel *ch, uint16_t want,
 			snprintf(err, errlen, "%s: %s", nvmr_peer(ch), why);
 			return -EPROTO;
 		}
-		snprintf(err, errlen, "%s refused: %s", nvmr_peer(ch), text);
+		snprintf(err, errlen, "%s: %s refused: %s", nvmr_peer(ch), who,
+			 text);
 		return errno_of_refusal(code);
 	}
 	if (type != want) {
@@ -213,7 +215,8 @@ int nvmr_handshake_primary(struct nvmr_channel *ch, const struct nvmr_key *key,
 		rc = send_struct(ch, NVMR_HELLO, &hello, sizeof(hello), err,
 				 errlen);
 	if (rc == 0)
-		rc = recv_step(ch, NVMR_HELLO_REPLY, &p, &len, err, errlen);
+		rc = recv_step(ch, "the mirror", NVMR_HELLO_REPLY, &p, &len,
+			       err, errlen);
 	if (rc < 0)
 		return rc;
 	if (nvmr_parse_hello_reply(p, len, reply, why, sizeof(why)) < 0)
@@ -222,7 +225,8 @@ int nvmr_handshake_primary(struct nvmr_channel *ch, const struct nvmr_key *key,
 	if (rc == 0)
 		rc = send_auth(ch, key, &hello, reply, err, errlen);
 	if (rc == 0)
-		rc = recv_step(ch, NVMR_READY, &p, &len, err, errlen);
+		rc = recv_step(ch, "the mirror", NVMR_READY, &p, &len, err,
+			       errlen);
 	if (rc < 0)
 		return rc;
 	if (nvmr_parse_ready(p, len, ready, why, sizeof(why)) < 0)
@@ -264,7 +268,8 @@ static int check_auth(struct nvmr_channel *ch, const struct nvmr_key *key,
 	char why[256];
 	struct nvmr_auth auth;
 	uint8_t want[NVMR_MAC_SIZE];
-	int rc = recv_step(ch, NVMR_AUTH, &p, &len, err, errlen);
+	int rc = recv_step(ch, "the primary", NVMR_AUTH, &p, &len, err,
+			   errlen);
 	if (rc < 0)
 		return rc;
 	if (nvmr_parse_auth(p, len, &auth, why, sizeof(why)) < 0)
@@ -291,7 +296,8 @@ int nvmr_handshake_mirror(struct nvmr_channel *ch, const struct nvmr_key *key,
 	const uint8_t *p;
 	size_t len;
 	char why[NVMR_MAX_REFUSE_TEXT];
-	int rc = recv_step(ch, NVMR_HELLO, &p, &len, err, errlen);
+	int rc = recv_step(ch, "the primary", NVMR_HELLO, &p, &len, err,
+			   errlen);
 	if (rc < 0)
 		return rc;
 	if (nvmr_parse_hello(p, len, hello, why, sizeof(why)) < 0)

@@ -11,6 +11,13 @@ static bool same_size(const struct mirror_judge_ctx *c,
 	uint64_t size = c->pool->size, blocks = c->view->sb.block_count;
 	if (p->pool_size == size && p->block_count == blocks)
 		return true;
+	if (p->pool_size == size) {
+		snprintf(text, textlen, "the pools differ in block count: the "
+			 "primary's has %" PRIu64 " blocks, this mirror's %s "
+			 "has %" PRIu64 " (both are %" PRIu64 " bytes)",
+			 p->block_count, c->pool->path, blocks, size);
+		return false;
+	}
 	snprintf(text, textlen, "the pools differ in size: the primary's is %"
 		 PRIu64 " bytes (%" PRIu64 " blocks), this mirror's %s is %"
 		 PRIu64 " bytes (%" PRIu64 " blocks); make the mirror's pool "

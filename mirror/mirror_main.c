@@ -76,7 +76,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	const char *missing = !o->listen ? "--listen ADDR:PORT"
 			      : !o->key_file ? "--key KEYFILE"
-			      : optind >= argc ? "the POOL" : NULL;
+			      : optind >= argc ? "POOL" : NULL;
 	if (missing) {
 		fprintf(stderr, "nvmpfs-mirror: %s is missing\n", missing);
 		usage(stderr);
@@ -173,10 +173,13 @@ static int serve_until_signal(struct mirror_server *s, int lfd, int sfd)
 			struct nvmr_channel *ch;
 			char err[1024];
 			if (nvmr_accept(lfd, MIRROR_USER_TIMEOUT_MS, &ch, err,
-					sizeof(err)) < 0)
-				mlog(LOG_WARNING, "%s", err);
-			else
+					sizeof(err)) == 0) {
 				server_take(s, ch);
+			} else {
+				/* Out of descriptors, say: not in a busy loop. */
+				mlog(LOG_WARNING, "%s", err);
+				usleep(100000);
+			}
 		}
 	}
 }
@@ -211,6 +214,12 @@ int main(int argc, char **argv)
 		mlog_to_syslog();
 	}
 	int sfd = signal_fd();
+	if (sfd < 0) {
+		mlog(LOG_ERR, "signalfd: %s", strerror(errno));
+		close(lfd);
+		pool_close(pool);
+		return 1;
+	}
 	pool_populate(pool);
 	struct mirror_server s;
 	server_init(&s, pool, &key);

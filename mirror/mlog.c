@@ -4,7 +4,7 @@
 
 #include "mlog.h"
 
-static bool use_syslog;
+static bool use_syslog, silent;
 
 void mlog_to_syslog(void)
 {
@@ -12,9 +12,16 @@ void mlog_to_syslog(void)
 	use_syslog = true;
 }
 
+void mlog_silence(void)
+{
+	silent = true;
+}
+
 void mlog(int priority, const char *fmt, ...)
 {
 	char line[1024];
+	if (silent)
+		return;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

@@ -65,6 +65,12 @@ static int apply_batch(struct replica *r, const uint8_t *p, size_t len,
 				  &ranges, &data, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* The reply's room first: once applied, a batch is acknowledged. */
+	struct nvmr_ack *ack = out_buffer(r, sizeof(*ack));
+	if (!ack) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < b.nranges; i++) {
 		pool_copy(r->pool, ranges[i].off, data, ranges[i].len);
 		data += ranges[i].len;
@@ -80,11 +86,6 @@ static int apply_batch(struct replica *r, const uint8_t *p, size_t len,
 	}
 	r->applied = b.batch_seq;
 	r->batches++;
-	struct nvmr_ack *ack = out_buffer(r, sizeof(*ack));
-	if (!ack) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
 	ack->applied = r->applied;
 	reply_with(reply, NVMR_ACK, ack, sizeof(*ack), NULL, 0);
 	return 0;

@@ -125,9 +125,10 @@ void session_run(struct mirror_server *s, struct nvmr_channel *ch)
 		pthread_mutex_lock(&s->mu);
 		stopping = s->stopping;
 		pthread_mutex_unlock(&s->mu);
+		uint64_t n = s->replica.batches;
 		mlog(stopping ? LOG_INFO : LOG_WARNING, "%s: detached after %"
-		     PRIu64 " batches (%" PRIu64 " bytes): %s", peer,
-		     s->replica.batches, s->replica.bytes,
+		     PRIu64 " %s (%" PRIu64 " bytes): %s", peer, n,
+		     n == 1 ? "batch" : "batches", s->replica.bytes,
 		     stopping ? "nvmpfs-mirror is stopping" : why);
 	}
 	pthread_mutex_lock(&s->mu);
