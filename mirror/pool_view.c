@@ -5,19 +5,27 @@
 #include "pool_view.h"
 #include "super.h"
 
+static const struct nvmpfs_inode *inode_at(const struct pool *pool,
+					   const struct nvmpfs_super *sb,
+					   uint64_t ino)
+{
+	const uint8_t *table = pool_block(pool, sb->inode_start);
+	return (const void *)(table + ino * NVMPFS_INODE_SIZE);
+}
+
+static bool root_is_empty(const struct pool *pool,
+			  const struct nvmpfs_super *sb)
+{
+	const struct nvmpfs_inode *root = inode_at(pool, sb, NVMPFS_ROOT_INO);
+	return !root->size && !root->map && !root->xattr_block && !root->blocks;
+}
+
 static bool only_root_in_use(const struct pool *pool,
 			     const struct nvmpfs_super *sb)
 {
-	const uint8_t *table = pool_block(pool, sb->inode_start);
-	for (uint64_t ino = 0; ino < sb->inode_count; ino++) {
-		const struct nvmpfs_inode *in =
-			(const void *)(table + ino * NVMPFS_INODE_SIZE);
-		if (ino != NVMPFS_ROOT_INO && in->mode != 0)
+	for (uint64_t ino = 0; ino < sb->inode_count; ino++)
+		if (ino != NVMPFS_ROOT_INO && inode_at(pool, sb, ino)->mode)
 			return false;
-		if (ino == NVMPFS_ROOT_INO &&
-		    (in->size || in->map || in->xattr_block || in->blocks))
-			return false;
-	}
 	return true;
 }
 
@@ -41,9 +49,10 @@ static bool no_data_block_used(const struct pool *pool,
 bool mirror_pool_is_blank(const struct pool *pool,
 			  const struct nvmpfs_super *sb)
 {
+	/* Cheapest first: the inode table of a big pool is big. */
 	return sb->state == NVMPFS_STATE_CLEAN && sb->mirror_epoch == 0 &&
-	       sb->role_flags == 0 && only_root_in_use(pool, sb) &&
-	       no_data_block_used(pool, sb);
+	       sb->role_flags == 0 && root_is_empty(pool, sb) &&
+	       no_data_block_used(pool, sb) && only_root_in_use(pool, sb);
 }
 
 int mirror_pool_view(const struct pool *pool, struct mirror_pool_view *v,
