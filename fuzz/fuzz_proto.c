@@ -71,12 +71,6 @@ static uint8_t *session_template;   /* the formatted, blank pool */
 static uint8_t *shadow;             /* what the pool under test must be */
 static char session_path[128], direct_path[128];
 
-static void remove_pools(void)
-{
-	unlink(session_path);
-	unlink(direct_path);
-}
-
 static struct pool *scratch_pool(char *path, size_t pathlen, const char *tag,
 				 uint64_t size)
 {
@@ -90,6 +84,8 @@ static struct pool *scratch_pool(char *path, size_t pathlen, const char *tag,
 		fprintf(stderr, "fuzz_proto: %s\n", err);
 		abort();
 	}
+	/* Mapped and locked: the name is not needed, and a finding aborts. */
+	unlink(path);
 	return p;
 }
 
@@ -103,7 +99,6 @@ static void setup(void)
 				    "session", SESSION_POOL_SIZE);
 	direct_pool = scratch_pool(direct_path, sizeof(direct_path), "direct",
 				   DIRECT_POOL_SIZE);
-	atexit(remove_pools);
 	struct mkfs_params mp = { .root_mode = 0755 };
 	char err[512];
 	if (format_pool(session_pool, &mp, NULL, NULL, err, sizeof(err)) < 0) {
