@@ -87,6 +87,7 @@ void nvfs_identity(struct nvfs *fs, struct nvfs_identity *id)
 	id->pool_size = fs->pool->size;
 	id->epoch = fs->sb.mirror_epoch;
 	id->generation = fs->sb.generation;
+	id->epoch_tag = fs->sb.epoch_tag;
 	pthread_mutex_unlock(&fs->super_lock);
 }
 

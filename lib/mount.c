@@ -148,6 +148,11 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 		goto fail;
 	if (!fs->read_only) {
 		fs->sb.state = NVMPFS_STATE_MOUNTED;
+		/* Served as a primary now: the raised epoch alone fences the
+		 * old primary, and the flag must not reach this pool's own
+		 * mirror (a replica is byte for byte), where nvmpfs-mirror
+		 * would take it for a promoted pool and refuse it. */
+		fs->sb.role_flags &= ~NVMPFS_ROLE_PROMOTED;
 		super_store(fs->pool, &fs->sb);
 	}
 	*out = fs;

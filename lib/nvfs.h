@@ -329,6 +329,7 @@ struct nvfs_identity {
 	uint64_t pool_size;
 	uint64_t epoch;
 	uint64_t generation;
+	uint64_t epoch_tag;
 };
 void nvfs_identity(struct nvfs *fs, struct nvfs_identity *id);
 /* The pool's bytes (read-only use: copying blocks to the mirror). */

@@ -61,6 +61,29 @@ static void other_pool(const struct mirror_judge_ctx *c,
 		 "(mkfs.nvmpfs)", theirs, c->pool->path, ours);
 }
 
+/*
+ * This replica is of an older epoch than its primary, or of the same
+ * epoch from another promotion: it was on the other side of a failover
+ * and may hold changes the primary lacks.
+ */
+static void other_side(const struct mirror_judge_ctx *c,
+		       const struct nvmr_pool_id *p, char *text,
+		       size_t textlen)
+{
+	char why[160];
+	if (p->epoch > c->view->sb.mirror_epoch)
+		snprintf(why, sizeof(why), "this pool has epoch %" PRIu64
+			 ", older than the primary's %" PRIu64,
+			 c->view->sb.mirror_epoch, p->epoch);
+	else
+		snprintf(why, sizeof(why), "this pool and the primary's were "
+			 "promoted to epoch %" PRIu64 " apart", p->epoch);
+	snprintf(text, textlen, "split brain: %s: it may hold changes the "
+		 "primary lacks; nothing was written; to mirror this primary, "
+		 "throwing them away, demote it (nvmpfsctl demote %s)", why,
+		 c->pool->path);
+}
+
 int mirror_judge(void *arg, const struct nvmr_hello *hello, bool *full_resync,
 		 char *text, size_t textlen)
 {
@@ -84,6 +107,12 @@ int mirror_judge(void *arg, const struct nvmr_hello *hello, bool *full_resync,
 	}
 	if (same_uuid && p->epoch < c->view->sb.mirror_epoch) {
 		stale_primary(c, p, text, textlen);
+		return NVMR_REFUSE_SPLIT_BRAIN;
+	}
+	if (c->view->state == NVMR_POOL_REPLICA && same_uuid &&
+	    (p->epoch > c->view->sb.mirror_epoch ||
+	     p->epoch_tag != c->view->sb.epoch_tag)) {
+		other_side(c, p, text, textlen);
 		return NVMR_REFUSE_SPLIT_BRAIN;
 	}
 	*full_resync = true;

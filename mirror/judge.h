@@ -8,7 +8,10 @@
  *     another pool (uuid) when this pool is a replica (both uuids said);
  *   - NVMR_REFUSE_SPLIT_BRAIN: this pool is promoted (a primary now), or
  *     the primary's epoch is older than this pool's (this pool, or the
- *     pool it mirrors, was promoted after the primary was cut off).
+ *     pool it mirrors, was promoted after the primary was cut off), or
+ *     this replica's epoch is older than the primary's, or the same with
+ *     another epoch tag (it was on the other side of a failover and may
+ *     hold changes the primary lacks: demote it first).
  * A blank or demoted pool takes any primary of its size.  Epochs are
  * compared only between pools of one lineage (same uuid).
  *

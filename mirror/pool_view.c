@@ -80,6 +80,7 @@ void mirror_pool_id(const struct pool *pool, const struct nvmpfs_super *sb,
 	id->pool_size = pool->size;
 	id->epoch = sb->mirror_epoch;
 	id->generation = sb->generation;
+	id->epoch_tag = sb->epoch_tag;
 }
 
 const char *mirror_state_name(const struct mirror_pool_view *v)

@@ -14,8 +14,10 @@
  *   mirror  -> READY        or REFUSE (a code and a line of text)
  * A side that finds something wrong sends REFUSE and closes.  The mirror
  * refuses: another pool (uuid or size), a primary of an older epoch than
- * its pool's (split brain: its pool was promoted), a promoted pool, and
- * bad MACs.
+ * its pool's (split brain: its pool was promoted), a promoted pool, a
+ * pool of the same lineage with an older epoch than the primary's or the
+ * same epoch and another epoch tag (it may hold changes the primary
+ * lacks: it must be demoted first), and bad MACs.
  *
  * Sealing (HELLO flag NVMR_F_SEAL, both sides agree in READY): every
  * message after READY has its payload encrypted with AES-256-GCM; the
@@ -90,6 +92,9 @@ struct nvmr_pool_id {
 	uint64_t pool_size;      /* bytes */
 	uint64_t epoch;          /* superblock mirror_epoch */
 	uint64_t generation;     /* superblock generation */
+	uint64_t epoch_tag;      /* superblock epoch_tag: drawn at mkfs and
+				    at each promotion, so two promotions to
+				    the same epoch still differ */
 };
 
 /* The state of a mirror's pool (HELLO_REPLY state). */

@@ -359,7 +359,8 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 	struct nvmr_pool_id pid = { .block_count = id.block_count,
 				    .pool_size = id.pool_size,
 				    .epoch = id.epoch,
-				    .generation = id.generation };
+				    .generation = id.generation,
+				    .epoch_tag = id.epoch_tag };
 	memcpy(pid.uuid, id.uuid, sizeof(pid.uuid));
 	struct nvmr_hello_reply reply;
 	struct nvmr_ready ready;

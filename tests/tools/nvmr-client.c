@@ -148,6 +148,7 @@ static void describe_like(const char *path)
 	c.id.block_count = sb->block_count;
 	c.id.pool_size = size;
 	c.id.epoch = sb->mirror_epoch;
+	c.id.epoch_tag = sb->epoch_tag;
 	c.id.generation = sb->generation;
 }
 

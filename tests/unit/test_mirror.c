@@ -1017,7 +1017,22 @@ UNIT_TEST(judge_decisions)
 	v.sb.mirror_epoch = 7;
 	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
 	CHECK(full);
+	/* A newer primary: this replica was on the other side of a
+	 * failover and may hold changes the primary lacks: demote first. */
 	h.pool.epoch = 8;
+	CHECK_EQ(NVMR_REFUSE_SPLIT_BRAIN, judge(pool, &v, &h, &full, text));
+	CHECK_CONTAINS(text, "this pool has epoch 7, older than the primary's 8");
+	CHECK_CONTAINS(text, "demote it");
+	v.state = NVMR_POOL_DEMOTED;
+	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	v.state = NVMR_POOL_REPLICA;
+	/* The same epoch from another promotion (the tags differ). */
+	h.pool.epoch = 7;
+	h.pool.epoch_tag = 0x1234;
+	v.sb.epoch_tag = 0x5678;
+	CHECK_EQ(NVMR_REFUSE_SPLIT_BRAIN, judge(pool, &v, &h, &full, text));
+	CHECK_CONTAINS(text, "promoted to epoch 7 apart");
+	v.sb.epoch_tag = 0x1234;
 	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
 	h.pool.epoch = 6;
 	CHECK_EQ(NVMR_REFUSE_SPLIT_BRAIN, judge(pool, &v, &h, &full, text));
