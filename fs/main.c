@@ -213,6 +213,7 @@ static struct nvfs *open_pool(const struct daemon_opts *o, const char *pool)
 		.no_csum = o->no_csum,
 		.no_verify = o->no_verify,
 		.no_acl = o->no_acl,
+		.mirrored = o->mirror.addr != NULL,
 	};
 	struct nvfs *fs;
 	struct nvfs_mount_report report;

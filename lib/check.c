@@ -644,9 +644,13 @@ int check_pool(const char *path, const struct check_opts *opts, FILE *out,
 		    res->found - res->data_bad == res->fixed) {
 			pool_drain(c.fs.pool);
 			c.fs.sb.state = NVMPFS_STATE_CLEAN;
+			/* Repairs reach no mirror: its next attach compares all. */
+			super_new_repl_token(&c.fs.sb);
 			super_store(c.fs.pool, &c.fs.sb);
 		} else if (c.changed) {
 			pool_drain(c.fs.pool);
+			super_new_repl_token(&c.fs.sb);
+			super_store(c.fs.pool, &c.fs.sb);
 		}
 		if (opts->verbose && c.crashed)
 			fprintf(out, "the pool was not unmounted cleanly: its "

@@ -122,6 +122,13 @@ struct nvfs {
 	bool verify_reads;       /* check them on read */
 	bool offline;            /* fsck's private view: no threads, no locks */
 	bool made_clean;         /* nvfs_make_clean ran: nothing changes now */
+	/* track.c: a mirrored mount's persist hook and what it calls */
+	bool tracking;
+	pthread_rwlock_t track_lock;
+	int (*track_hook)(void *arg, struct pool *pool,
+			  const struct pool_range *ranges, size_t count,
+			  uint64_t *seq);
+	void *track_arg;
 	/* self-heal: fetches a pool block's other copy (heal.c) */
 	int (*heal_fetch)(void *arg, uint64_t pblk, void *buf);
 	void *heal_arg;
@@ -134,6 +141,10 @@ uint64_t nvfs_map_overhead(uint64_t n);
 /* ---- tx.c ---- */
 /* A change could not be made durable: the mount turns read-only. */
 void fs_fail_read_only(struct nvfs *fs, int rc);
+
+/* ---- track.c ---- */
+/* Marks every drain out of sync until a sender hooks in (mirrored mounts). */
+void track_start(struct nvfs *fs);
 
 /* ---- heal.c ---- */
 /* Whether a bad block can be healed (a healer, checksums, read-write). */

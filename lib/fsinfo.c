@@ -70,15 +70,6 @@ void nvfs_say(struct nvfs *fs, const char *msg)
 	nvfs_log(fs, "%s", msg);
 }
 
-void nvfs_set_persist_hook(struct nvfs *fs,
-			   int (*hook)(void *arg, struct pool *pool,
-				       const struct pool_range *ranges,
-				       size_t count, uint64_t *seq),
-			   void *arg)
-{
-	pool_set_hook(fs->pool, hook, arg);
-}
-
 void nvfs_identity(struct nvfs *fs, struct nvfs_identity *id)
 {
 	pthread_mutex_lock(&fs->super_lock);
@@ -88,6 +79,9 @@ void nvfs_identity(struct nvfs *fs, struct nvfs_identity *id)
 	id->epoch = fs->sb.mirror_epoch;
 	id->generation = fs->sb.generation;
 	id->epoch_tag = fs->sb.epoch_tag;
+	id->repl_token = fs->sb.repl_token;
+	id->oos_start = fs->sb.sync_start;
+	id->oos_blocks = fs->sb.sync_blocks;
 	pthread_mutex_unlock(&fs->super_lock);
 }
 

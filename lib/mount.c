@@ -45,6 +45,7 @@ static struct nvfs *new_fs(const struct nvfs_mount_opts *opts)
 	if (!fs)
 		return NULL;
 	pthread_rwlock_init(&fs->freeze, NULL);
+	pthread_rwlock_init(&fs->track_lock, NULL);
 	pthread_mutex_init(&fs->rename_lock, NULL);
 	pthread_mutex_init(&fs->super_lock, NULL);
 	fs->read_only = opts->read_only;
@@ -66,6 +67,7 @@ static void release_fs(struct nvfs *fs)
 	icache_fini(fs);
 	pool_close(fs->pool);
 	pthread_rwlock_destroy(&fs->freeze);
+	pthread_rwlock_destroy(&fs->track_lock);
 	pthread_mutex_destroy(&fs->rename_lock);
 	pthread_mutex_destroy(&fs->super_lock);
 	free(fs);
@@ -143,11 +145,20 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	if (undone < 0)
 		goto fail;
 	report->undone_records = undone;
-	if ((rc = load_state(fs, pool_path, err, errlen)) ||
-	    (rc = recover(fs, report, pool_path, err, errlen)))
+	if ((rc = load_state(fs, pool_path, err, errlen)))
+		goto fail;
+	if (opts->mirrored && !fs->read_only)
+		track_start(fs);
+	if ((rc = recover(fs, report, pool_path, err, errlen)))
 		goto fail;
 	if (!fs->read_only) {
 		fs->sb.state = NVMPFS_STATE_MOUNTED;
+		/* Changes a mirror may miss without the map saying so: a
+		 * mount without a mirror, or a crash (the batches in flight
+		 * then, and recovery's own work, reached no map). */
+		if (!opts->mirrored || !report->was_clean ||
+		    report->undone_records || !fs->sb.repl_token)
+			super_new_repl_token(&fs->sb);
 		/* Served as a primary now: the raised epoch alone fences the
 		 * old primary, and the flag must not reach this pool's own
 		 * mirror (a replica is byte for byte), where nvmpfs-mirror

@@ -46,6 +46,8 @@ struct nvfs_mount_opts {
 	uint64_t create_size;   /* size of a pool made here */
 	int atime_mode;         /* NVFS_ATIME_* */
 	bool no_diratime;       /* directory listings leave access times */
+	bool mirrored;          /* a mirror is configured: every change is
+				   replicated or marked out of sync */
 };
 
 enum { NVFS_ATIME_RELATIME = 0, NVFS_ATIME_NOATIME, NVFS_ATIME_STRICT };
@@ -330,6 +332,8 @@ struct nvfs_identity {
 	uint64_t epoch;
 	uint64_t generation;
 	uint64_t epoch_tag;
+	uint64_t repl_token;
+	uint64_t oos_start, oos_blocks;  /* the out-of-sync map: never sent */
 };
 void nvfs_identity(struct nvfs *fs, struct nvfs_identity *id);
 /* The pool's bytes (read-only use: copying blocks to the mirror). */
@@ -347,6 +351,8 @@ int nvfs_oos_mark(struct nvfs *fs, const struct pool_range *ranges,
 void nvfs_oos_clear(struct nvfs *fs, uint64_t blk, uint64_t count);
 bool nvfs_oos_next(struct nvfs *fs, uint64_t from, uint64_t *blk);
 uint64_t nvfs_oos_count(struct nvfs *fs);
+/* Marks every block of the pool (a full resync begins), durably. */
+int nvfs_oos_mark_all(struct nvfs *fs);
 /* Whether block blk is marked out of sync. */
 bool nvfs_oos_test(struct nvfs *fs, uint64_t blk);
 

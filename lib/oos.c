@@ -2,9 +2,10 @@
  * The mirror's out-of-sync map (layout.h): one bit per pool block, set
  * when a change of the block may not have reached the mirror, cleared
  * once a resync has made the mirror's copy durable.  Bits are set durably
- * (before a sync point that relies on them returns) and cleared lazily (a
- * bit that survives a crash merely costs one block of resync).  Threads
- * set and clear bits of the same word at once: atomic read-modify-writes.
+ * (before a sync point that relies on them returns) and cleared lazily,
+ * with no drain of their own (a cleared bit that a crash brings back
+ * merely costs one block of resync).  Threads set and clear bits of the
+ * same word at once: atomic read-modify-writes.
  */
 #include <errno.h>
 
@@ -75,25 +76,23 @@ int nvfs_oos_mark(struct nvfs *fs, const struct pool_range *r, size_t n)
 void nvfs_oos_clear(struct nvfs *fs, uint64_t blk, uint64_t count)
 {
 	uint64_t *map = oos_map(fs), cleared = 0;
-	uint64_t lo = UINT64_MAX, hi = 0;
 	for (uint64_t b = blk; b < blk + count && b < fs->sb.block_count;) {
 		uint64_t w = b / 64, bit = b % 64, n = 64 - bit;
 		if (n > blk + count - b)
 			n = blk + count - b;
 		uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit;
 		uint64_t old = __atomic_fetch_and(&map[w], ~mask, __ATOMIC_RELAXED);
-		if (old & mask) {
-			cleared += (uint64_t)__builtin_popcountll(old & mask);
-			lo = w < lo ? w : lo;
-			hi = w > hi ? w : hi;
-		}
+		cleared += (uint64_t)__builtin_popcountll(old & mask);
 		b += n;
 	}
-	if (!cleared)
-		return;
-	__atomic_sub_fetch(&fs->oos_blocks, cleared, __ATOMIC_RELAXED);
-	uint64_t base = fs->sb.sync_start * NVMPFS_BLOCK_SIZE;
-	pool_persist_quiet(fs->pool, base + lo * 8, (hi - lo + 1) * 8);
+	if (cleared)
+		__atomic_sub_fetch(&fs->oos_blocks, cleared, __ATOMIC_RELAXED);
+}
+
+int nvfs_oos_mark_all(struct nvfs *fs)
+{
+	struct pool_range all = { 0, fs->sb.block_count * NVMPFS_BLOCK_SIZE };
+	return nvfs_oos_mark(fs, &all, 1);
 }
 
 bool nvfs_oos_next(struct nvfs *fs, uint64_t from, uint64_t *blk)

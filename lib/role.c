@@ -59,6 +59,12 @@ int role_promote(const char *path, uint64_t *old_epoch, uint64_t *new_epoch,
 		sb.epoch_tag ^= (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
 	sb.role_flags = (sb.role_flags & ~NVMPFS_ROLE_DEMOTED) |
 			NVMPFS_ROLE_PROMOTED;
+	super_new_repl_token(&sb);
+	/* The old primary's out-of-sync marks (replicated while it was
+	 * compared) mean nothing for this pool's own mirrors to come. */
+	pool_zero(pool, sb.sync_start * NVMPFS_BLOCK_SIZE,
+		  sb.sync_blocks * NVMPFS_BLOCK_SIZE);
+	pool_drain(pool);
 	super_store(pool, &sb);
 	*new_epoch = sb.mirror_epoch;
 	pool_close(pool);

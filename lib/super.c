@@ -1,5 +1,8 @@
 /* Superblock geometry, validation and the failure-safe two-copy update. */
 #include <stdbool.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
@@ -239,4 +242,13 @@ void super_store(struct pool *pool, struct nvmpfs_super *sb)
 		pool_copy(pool, off, sb, sizeof(*sb));
 		pool_drain(pool);
 	}
+}
+
+void super_new_repl_token(struct nvmpfs_super *sb)
+{
+	uint64_t t = 0;
+	if (getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
+		t = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^
+		    (uint64_t)getpid() ^ sb->repl_token;
+	sb->repl_token = t ? t : 1;
 }

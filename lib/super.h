@@ -32,6 +32,8 @@ int super_load(const struct pool *pool, struct nvmpfs_super *out,
 
 /* Writes sb (checksummed, generation bumped) to copy A then copy B. */
 void super_store(struct pool *pool, struct nvmpfs_super *sb);
+/* A fresh random value for sb->repl_token (never 0). */
+void super_new_repl_token(struct nvmpfs_super *sb);
 
 /* Which copies are valid: bit 0 = A, bit 1 = B. */
 int super_valid_copies(const struct pool *pool);

@@ -95,6 +95,7 @@ struct nvmr_pool_id {
 	uint64_t epoch_tag;      /* superblock epoch_tag: drawn at mkfs and
 				    at each promotion, so two promotions to
 				    the same epoch still differ */
+	uint64_t repl_token;     /* superblock repl_token (layout.h) */
 };
 
 /* The state of a mirror's pool (HELLO_REPLY state). */

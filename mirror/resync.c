@@ -1,9 +1,12 @@
 /*
  * Bringing an attached mirror up to date, while live batches keep
- * flowing: first, when the attach asks for it (the first attach after a
- * mount, a blank or demoted mirror), a compare of every block -- the
- * mirror sends the XXH3 of its blocks, the primary sends the blocks whose
- * own hash differs --; then every block marked in the out-of-sync map.
+ * flowing: first, when the mirror asks for it (a blank or demoted pool,
+ * another replication token: see mirror/judge.h), a compare of every
+ * block: every block is marked out of sync (durably), then, chunk by
+ * chunk, the mirror sends the XXH3 of its blocks and the primary clears
+ * the mark of each equal block and resends the others -- so a compare cut
+ * short leaves the rest marked, and the next attach goes on from there
+ * without a compare; then every block still marked in the map.
  * Blocks go out as ordinary batches, in the one queue, so a live batch
  * queued after a resync batch is applied after it.  The rate is capped by
  * resync_rate.  Once everything resent is acknowledged and no block is
@@ -34,6 +37,15 @@ static uint64_t block_hash(const uint8_t *base, uint64_t blk)
 {
 	uint64_t h = XXH3_64bits(base + blk * BS, BS);
 	return h ? h : 1;
+}
+
+/*
+ * The out-of-sync map is this primary's own bookkeeping, never sent:
+ * compared, its blocks count as equal.
+ */
+static bool is_map_block(const struct nvfs_identity *id, uint64_t blk)
+{
+	return blk >= id->oos_start && blk < id->oos_start + id->oos_blocks;
 }
 
 /* Keeps the resync at or below resync_rate (bytes sent so far). */
@@ -85,7 +97,11 @@ static bool resend(struct mirror *m, uint64_t blk, uint64_t n, bool clear,
 	return ok;
 }
 
-/* Sends the blocks of [first, first+n) whose hashes differ. */
+/*
+ * Compares the marked blocks of [first, first+n) with the mirror's:
+ * equal ones lose their mark, the others are resent (and lose it once
+ * acknowledged).
+ */
 static bool compare_chunk(struct mirror *m, uint64_t first, uint32_t n,
 			  uint64_t *bytes)
 {
@@ -96,17 +112,30 @@ static bool compare_chunk(struct mirror *m, uint64_t first, uint32_t n,
 		return false;
 	}
 	const uint8_t *base = nvfs_pool_bytes(m->fs);
+	struct nvfs_identity id;
+	nvfs_identity(m->fs, &id);
 	bool ok = true;
 	for (uint32_t i = 0; i < n && ok;) {
-		if (block_hash(base, first + i) == theirs[i]) {
+		if (!nvfs_oos_test(m->fs, first + i)) {
 			i++;
 			continue;
 		}
+		if (is_map_block(&id, first + i)) {
+			nvfs_oos_clear(m->fs, first + i, 1);
+			i++;
+			continue;
+		}
+		bool same = block_hash(base, first + i) == theirs[i];
 		uint32_t run = 1;
 		while (i + run < n && run < RUN_BLOCKS &&
-		       block_hash(base, first + i + run) != theirs[i + run])
+		       nvfs_oos_test(m->fs, first + i + run) &&
+		       !is_map_block(&id, first + i + run) &&
+		       (block_hash(base, first + i + run) == theirs[i + run]) == same)
 			run++;
-		ok = resend(m, first + i, run, false, bytes);
+		if (same)
+			nvfs_oos_clear(m->fs, first + i, run);
+		else
+			ok = resend(m, first + i, run, true, bytes);
 		i += run;
 	}
 	free(theirs);
@@ -120,6 +149,10 @@ static bool compare_all(struct mirror *m, uint64_t *bytes)
 {
 	struct nvfs_identity id;
 	nvfs_identity(m->fs, &id);
+	if (nvfs_oos_mark_all(m->fs) != 0) {
+		mirror_lose(m, "the out-of-sync map could not be made durable");
+		return false;
+	}
 	for (uint64_t first = 0; first < id.block_count; first += HASH_CHUNK) {
 		uint64_t n = id.block_count - first < HASH_CHUNK
 				     ? id.block_count - first : HASH_CHUNK;
@@ -132,11 +165,17 @@ static bool compare_all(struct mirror *m, uint64_t *bytes)
 /* Resends every block marked out of sync; their bits go once acked. */
 static bool resend_marked(struct mirror *m, uint64_t *bytes)
 {
+	struct nvfs_identity id;
+	nvfs_identity(m->fs, &id);
 	uint64_t blk = 0;
 	while (nvfs_oos_next(m->fs, blk, &blk)) {
+		if (is_map_block(&id, blk)) {
+			nvfs_oos_clear(m->fs, blk, 1);
+			continue;
+		}
 		uint64_t run = 1, next;
 		while (run < RUN_BLOCKS && nvfs_oos_next(m->fs, blk + run, &next) &&
-		       next == blk + run)
+		       next == blk + run && !is_map_block(&id, next))
 			run++;
 		if (!resend(m, blk, run, true, bytes))
 			return false;
@@ -188,17 +227,15 @@ void *mirror_resync_main(void *arg)
 	bool full = m->full_compare;
 	m->resync_started_ns = mirror_now_ns();
 	m->resync_done = m->resync_sent = m->resync_ended_ns = 0;
-	m->resync_total = (full ? id.block_count : 0) + nvfs_oos_count(m->fs);
+	m->resync_total = full ? id.block_count : nvfs_oos_count(m->fs);
 	pthread_mutex_unlock(&m->mu);
 	uint64_t bytes = 0;
 	if (full && !compare_all(m, &bytes))
 		return NULL;
-	if (full) {
-		pthread_mutex_lock(&m->mu);
-		m->full_compare = false;
-		pthread_mutex_unlock(&m->mu);
-	}
 	for (;;) {
+		pthread_mutex_lock(&m->mu);
+		m->resync_total = m->resync_done + nvfs_oos_count(m->fs);
+		pthread_mutex_unlock(&m->mu);
 		if (!resend_marked(m, &bytes) || !all_acked(m))
 			return NULL;
 		if (nvfs_oos_count(m->fs) == 0)

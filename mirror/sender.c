@@ -198,8 +198,17 @@ static int persist_hook(void *arg, struct pool *pool,
 		wait_ms(m, WAIT_SLICE_MS);
 	pool_publish_seq(pool, *seq);
 	pthread_mutex_unlock(&m->mu);
-	/* Out of memory while attached also lands in the map (resync). */
-	return sent ? 0 : nvfs_oos_mark(m->fs, r, n);
+	if (sent)
+		return 0;
+	int rc = nvfs_oos_mark(m->fs, r, n);
+	/*
+	 * Out of memory while attached: the change is in the map, and the
+	 * connection goes, so no acknowledgement of an older resend of the
+	 * same blocks can clear their marks after this.
+	 */
+	if (send)
+		mirror_lose(m, "out of memory for a batch");
+	return rc;
 }
 
 /* ---- losing the mirror ---- */
@@ -280,23 +289,26 @@ void mirror_lose(struct mirror *m, const char *why)
 
 /* ---- the receiver of the mirror's messages ---- */
 
+/*
+ * Batches up to applied are on the mirror.  The marks a resync batch
+ * clears go under mu (clearing is cheap: no drain): a loss that marks the
+ * same blocks for a later batch then marks them after this.
+ */
 static void acked(struct mirror *m, uint64_t applied)
 {
 	struct qlist done = { 0 };
-	uint64_t clear_blk = 0, clear_count = 0;  /* of a batch being sent */
 	pthread_mutex_lock(&m->mu);
 	uint64_t now = mirror_now_ns();
 	while (m->inflight.head && m->inflight.head->seq <= applied) {
 		struct qitem *it = qpop(&m->inflight);
 		m->last_rtt_us = (now - it->sent_ns) / 1000;
 		m->batches_acked++;
-		if (it == m->sending) {
+		if (it->clear_count)
+			nvfs_oos_clear(m->fs, it->clear_blk, it->clear_count);
+		if (it == m->sending)
 			it->released = true;
-			clear_blk = it->clear_blk;
-			clear_count = it->clear_count;
-		} else {
+		else
 			qpush(&done, it);
-		}
 	}
 	if (applied > m->acked_seq)
 		m->acked_seq = applied;
@@ -304,14 +316,9 @@ static void acked(struct mirror *m, uint64_t applied)
 		m->covered_seq = m->acked_seq;
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
-	if (clear_count)
-		nvfs_oos_clear(m->fs, clear_blk, clear_count);
 	struct qitem *it;
-	while ((it = qpop(&done))) {
-		if (it->clear_count)
-			nvfs_oos_clear(m->fs, it->clear_blk, it->clear_count);
+	while ((it = qpop(&done)))
 		mirror_free_item(it);
-	}
 }
 
 static void *receiver_main(void *arg)
@@ -360,7 +367,8 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 				    .pool_size = id.pool_size,
 				    .epoch = id.epoch,
 				    .generation = id.generation,
-				    .epoch_tag = id.epoch_tag };
+				    .epoch_tag = id.epoch_tag,
+				    .repl_token = id.repl_token };
 	memcpy(pid.uuid, id.uuid, sizeof(pid.uuid));
 	struct nvmr_hello_reply reply;
 	struct nvmr_ready ready;
@@ -375,7 +383,7 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 	m->conn_lost = false;
 	m->epoch = id.epoch;
 	m->sealed = ready.flags & NVMR_F_SEAL;
-	m->full_compare = m->full_compare || ready.full_resync;
+	m->full_compare = ready.full_resync;
 	m->state = MIRROR_SYNCING;
 	m->attaches++;
 	snprintf(m->peer, sizeof(m->peer), "%s", nvmr_peer(ch));
@@ -529,7 +537,6 @@ int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
 	pthread_mutex_init(&m->call_mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	m->state = MIRROR_CONNECTING;
-	m->full_compare = true;
 	m->next_seq = nvfs_last_seq(fs);
 	m->acked_seq = m->covered_seq = m->next_seq;
 	snprintf(m->peer, sizeof(m->peer), "%s:%s", o->host, o->port);

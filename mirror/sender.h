@@ -67,9 +67,10 @@ struct mirror_status {
 
 /*
  * Starts the sender (its threads connect and reconnect by themselves);
- * installs the persist hook.  Call after daemonizing.  full_compare: the
- * first attach compares every block (always true today: a pool changed
- * offline or recovered after a crash cannot say what the mirror lacks).
+ * installs the persist hook.  Call after daemonizing, on a mount made
+ * with nvfs_mount_opts.mirrored (so that nothing changed before this is
+ * unaccounted for).  An attach compares every block when the mirror asks
+ * (mirror/judge.h); otherwise only blocks marked out of sync are resent.
  */
 int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
 		 struct mirror **out, char *err, size_t errlen);

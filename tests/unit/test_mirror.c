@@ -1034,6 +1034,17 @@ UNIT_TEST(judge_decisions)
 	CHECK_CONTAINS(text, "promoted to epoch 7 apart");
 	v.sb.epoch_tag = 0x1234;
 	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	CHECK(full);
+	/* The primary's replication token: only the marked blocks go. */
+	h.pool.repl_token = v.sb.repl_token = 0xabcdef;
+	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	CHECK(!full);
+	v.sb.repl_token = 0xabcdee;
+	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	CHECK(full);
+	h.pool.repl_token = v.sb.repl_token = 0;   /* 0: never trusted */
+	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	CHECK(full);
 	h.pool.epoch = 6;
 	CHECK_EQ(NVMR_REFUSE_SPLIT_BRAIN, judge(pool, &v, &h, &full, text));
 	CHECK_CONTAINS(text, "this pool has epoch 7");
