@@ -25,7 +25,8 @@ static void usage(FILE *to)
 		"usage: nvmpfsctl [--json] COMMAND ...\n"
 		"  stats MOUNTPOINT             counters of the mount\n"
 		"  status MOUNTPOINT            the mirror: state, resync, lag\n"
-		"  promote POOL                 make a mirror's pool a primary's\n"
+		"  promote [--force] POOL       make a mirror's pool a primary's\n"
+		"                               (--force: even caught mid-resync)\n"
 		"  demote POOL                  make an old primary's pool a mirror's\n"
 		"  scrub MOUNTPOINT [PATH...]   verify every block's checksum\n"
 		"  flush FILE [OFF:LEN...]      optimized flush (default: whole file)\n"
@@ -230,11 +231,11 @@ static int cmd_status(const char *mnt)
 
 /* ---- promote, demote: a pool's role in a mirrored pair ---- */
 
-static int cmd_promote(const char *pool)
+static int cmd_promote(const char *pool, bool force)
 {
-	char err[512];
+	char err[4600];
 	uint64_t before, after;
-	if (role_promote(pool, &before, &after, err, sizeof(err)) < 0) {
+	if (role_promote(pool, force, &before, &after, err, sizeof(err)) < 0) {
 		fprintf(stderr, "nvmpfsctl: %s\n", err);
 		return 2;
 	}
@@ -556,7 +557,10 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[0];
 	if (strcmp(cmd, "promote") == 0 && argc == 2)
-		return cmd_promote(argv[1]);
+		return cmd_promote(argv[1], false);
+	if (strcmp(cmd, "promote") == 0 && argc == 3 &&
+	    strcmp(argv[1], "--force") == 0)
+		return cmd_promote(argv[2], true);
 	if (strcmp(cmd, "demote") == 0 && argc == 2)
 		return cmd_demote(argv[1]);
 	if (strcmp(cmd, "status") == 0 && argc == 2)

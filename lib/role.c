@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "role.h"
@@ -43,9 +44,31 @@ static int check_consistent(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int role_promote(const char *path, uint64_t *old_epoch, uint64_t *new_epoch,
-		 char *err, size_t errlen)
+void role_resync_marker(const char *pool_path, char *out, size_t outlen)
 {
+	snprintf(out, outlen, "%s.resyncing", pool_path);
+}
+
+/* A replica caught in the middle of a resync may be torn anywhere. */
+static int check_not_resyncing(const char *path, char *err, size_t errlen)
+{
+	char marker[4200];
+	role_resync_marker(path, marker, sizeof(marker));
+	if (access(marker, F_OK) != 0)
+		return 0;
+	snprintf(err, errlen, "%s: a resync was under way on this replica "
+		 "when its primary was lost (%s exists): it mixes old and new "
+		 "blocks and may have lost acknowledged data; promote it only "
+		 "if no better copy exists (nvmpfsctl promote --force), then "
+		 "run fsck.nvmpfs", path, marker);
+	return -1;
+}
+
+int role_promote(const char *path, bool force, uint64_t *old_epoch,
+		 uint64_t *new_epoch, char *err, size_t errlen)
+{
+	if (!force && check_not_resyncing(path, err, errlen) < 0)
+		return -1;
 	if (check_consistent(path, err, errlen) < 0)
 		return -1;
 	struct nvmpfs_super sb;
@@ -68,6 +91,9 @@ int role_promote(const char *path, uint64_t *old_epoch, uint64_t *new_epoch,
 	super_store(pool, &sb);
 	*new_epoch = sb.mirror_epoch;
 	pool_close(pool);
+	char marker[4200];
+	role_resync_marker(path, marker, sizeof(marker));
+	unlink(marker);  /* promoted with --force: it is a primary now */
 	return 0;
 }
 

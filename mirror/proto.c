@@ -49,6 +49,8 @@ SIZE_IS(nvmr_batch, 16,
 	F(nvmr_batch, reserved));
 SIZE_IS(nvmr_range, 16, F(nvmr_range, off) + F(nvmr_range, len));
 SIZE_IS(nvmr_ack, 8, F(nvmr_ack, applied));
+SIZE_IS(nvmr_sync_state, 8,
+	F(nvmr_sync_state, synced) + F(nvmr_sync_state, reserved));
 SIZE_IS(nvmr_hash_req, 24,
 	F(nvmr_hash_req, id) + F(nvmr_hash_req, first_block) +
 	F(nvmr_hash_req, count) + F(nvmr_hash_req, reserved));
@@ -85,7 +87,7 @@ static bool known_type(uint16_t type)
 	case NVMR_READY: case NVMR_REFUSE: case NVMR_BATCH: case NVMR_ACK:
 	case NVMR_HASH_REQ: case NVMR_HASHES: case NVMR_VERIFY:
 	case NVMR_VERIFY_REPLY: case NVMR_READ: case NVMR_READ_REPLY:
-	case NVMR_PING: case NVMR_PONG:
+	case NVMR_PING: case NVMR_PONG: case NVMR_SYNC_STATE:
 		return true;
 	}
 	return false;

@@ -158,6 +158,26 @@ static int read_blocks(struct replica *r, const uint8_t *p, size_t len,
 	return 0;
 }
 
+/*
+ * A resync begins or ends.  The marker is durable before any later batch
+ * is applied (messages are handled in order).  A failure is the pool's
+ * failure: nothing more is applied, and the primary is told.
+ */
+static int sync_state(struct replica *r, const uint8_t *p, size_t len,
+		      char *err, size_t errlen)
+{
+	struct nvmr_sync_state st;
+	int rc = nvmr_parse_sync_state(p, len, &st, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = replica_mark_resync(r->pool->path, !st.synced, err, errlen);
+	if (rc < 0) {
+		r->pool_error = rc;
+		return -EIO;
+	}
+	return 0;
+}
+
 int replica_handle(struct replica *r, uint16_t type, const uint8_t *payload,
 		   size_t len, struct replica_reply *reply, char *err,
 		   size_t errlen)
@@ -178,6 +198,8 @@ int replica_handle(struct replica *r, uint16_t type, const uint8_t *payload,
 		return verify_blocks(r, payload, len, reply, err, errlen);
 	case NVMR_READ:
 		return read_blocks(r, payload, len, reply, err, errlen);
+	case NVMR_SYNC_STATE:
+		return sync_state(r, payload, len, err, errlen);
 	case NVMR_PING:
 		if (nvmr_parse_ping(payload, len, err, errlen) < 0)
 			return -EPROTO;

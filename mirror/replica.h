@@ -1,6 +1,7 @@
 /*
  * The mirror's handling of one message from its primary, over its pool:
- * BATCH (apply, make durable, ACK), HASH_REQ, VERIFY, READ, PING.  Every
+ * BATCH (apply, make durable, ACK), HASH_REQ, VERIFY, READ, PING,
+ * SYNC_STATE (the resync marker beside the pool).  Every
  * message is checked whole before anything is done; a malformed one
  * changes nothing in the pool.  Used by the daemon's sessions and by the
  * fuzz target.
@@ -8,6 +9,7 @@
 #ifndef NVMPFS_MIRROR_REPLICA_H
 #define NVMPFS_MIRROR_REPLICA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -33,6 +35,12 @@ struct replica_reply {
 };
 
 void replica_init(struct replica *r, struct pool *pool);
+/*
+ * Creates (on) or removes the resync marker beside the pool, durably
+ * (resync_mark.c).  Returns 0 or -errno with a message naming the file.
+ */
+int replica_mark_resync(const char *pool_path, bool on, char *err,
+			size_t errlen);
 void replica_free(struct replica *r);
 /* A new primary session: batch numbers start again. */
 void replica_new_session(struct replica *r);

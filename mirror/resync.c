@@ -199,6 +199,35 @@ static bool all_acked(struct mirror *m)
 	return ok;
 }
 
+/*
+ * Tells the mirror a resync begins (its pool is then no consistent image
+ * until it ends: it keeps a marker that promote refuses) or has ended.
+ * In the one queue: handled after every batch before it.
+ */
+static bool send_sync_state(struct mirror *m, bool synced)
+{
+	struct qitem *it = calloc(1, sizeof(*it));
+	struct nvmr_sync_state *st = malloc(sizeof(*st));
+	if (!it || !st) {
+		free(it);
+		free(st);
+		mirror_lose(m, "out of memory");
+		return false;
+	}
+	*st = (struct nvmr_sync_state){ .synced = synced };
+	it->type = NVMR_SYNC_STATE;
+	it->payload = (uint8_t *)st;
+	it->len = sizeof(*st);
+	pthread_mutex_lock(&m->mu);
+	bool ok = !over(m);
+	if (ok)
+		mirror_enqueue(m, it);
+	pthread_mutex_unlock(&m->mu);
+	if (!ok)
+		mirror_free_item(it);
+	return ok;
+}
+
 /* Synced: from now on an acknowledgement covers every change before it. */
 static void become_synced(struct mirror *m)
 {
@@ -230,16 +259,28 @@ void *mirror_resync_main(void *arg)
 	m->resync_total = full ? id.block_count : nvfs_oos_count(m->fs);
 	pthread_mutex_unlock(&m->mu);
 	uint64_t bytes = 0;
+	bool marker = full || nvfs_oos_count(m->fs) > 0;
+	if (marker && !send_sync_state(m, false))
+		return NULL;
 	if (full && !compare_all(m, &bytes))
 		return NULL;
 	for (;;) {
 		pthread_mutex_lock(&m->mu);
 		m->resync_total = m->resync_done + nvfs_oos_count(m->fs);
 		pthread_mutex_unlock(&m->mu);
+		if (!marker && nvfs_oos_count(m->fs) > 0) {
+			if (!send_sync_state(m, false))
+				return NULL;
+			marker = true;
+		}
 		if (!resend_marked(m, &bytes) || !all_acked(m))
 			return NULL;
-		if (nvfs_oos_count(m->fs) == 0)
+		if (nvfs_oos_count(m->fs) == 0) {
+			if (marker && !send_sync_state(m, true))
+				return NULL;
+			marker = false;
 			become_synced(m);
+		}
 		pthread_mutex_lock(&m->mu);
 		while (!over(m) && nvfs_oos_count(m->fs) == 0)
 			pthread_cond_wait(&m->cv, &m->mu);
