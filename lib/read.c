@@ -202,35 +202,12 @@ static int read_try(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 	return 0;
 }
 
-/*
- * A block that fails its checksum is healed from the mirror when there is
- * one (the file held exclusively for that), and the read tried again.
- */
-int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
-		    struct nvfs_read *r)
+/* Moves the access time of a file now (the file held exclusively). */
+static void touch_now(struct nvfs *fs, uint64_t ino)
 {
-	for (int heals = 0;; heals++) {
-		uint64_t bad = UINT64_MAX;
-		int rc = read_try(fs, ino, size, off, r, &bad);
-		if (rc != -EIO || bad == UINT64_MAX || heals == READ_HEALS ||
-		    !heal_possible(fs) || heal_block(fs, ino, bad) != 0)
-			return rc;
-	}
-}
-
-void nvfs_read_end(struct nvfs *fs, struct nvfs_read *r)
-{
-	struct icache_ent *ent = r->ent;
-	if (!ent)
+	if (change_begin(fs))
 		return;
-	uint64_t ino = ent->ino;
-	bool touch = r->touch_atime;
-	iunlock(fs, ent);
-	free(r->iov);
-	memset(r, 0, sizeof(*r));
-	if (!touch || change_begin(fs))
-		return;
-	ent = ilock(fs, ino, true);
+	struct icache_ent *ent = ilock(fs, ino, true);
 	if (ent) {
 		struct nvmpfs_inode *inode = inode_live(fs, ino);
 		if (inode && file_atime_wanted(fs, inode))
@@ -238,6 +215,49 @@ void nvfs_read_end(struct nvfs *fs, struct nvfs_read *r)
 		iunlock(fs, ent);
 	}
 	change_end(fs);
+}
+
+/* Lets go of the file and the vector (no access time). */
+static void release_read(struct nvfs_read *r, struct nvfs *fs)
+{
+	if (r->ent)
+		iunlock(fs, r->ent);
+	free(r->iov);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * A block that fails its checksum is healed from the mirror when there is
+ * one (the file held exclusively for that), and the read tried again.
+ * The access time moves before the data is handed out, so that a stat
+ * after the read returns sees it: when the mapping finds it due, the file
+ * is let go, its access time moved, and the mapping made again.
+ */
+int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
+		    struct nvfs_read *r)
+{
+	bool touched = false;
+	for (int heals = 0;;) {
+		uint64_t bad = UINT64_MAX;
+		int rc = read_try(fs, ino, size, off, r, &bad);
+		if (rc == -EIO && bad != UINT64_MAX && heals < READ_HEALS &&
+		    heal_possible(fs) && heal_block(fs, ino, bad) == 0) {
+			heals++;
+			continue;
+		}
+		if (rc || !r->touch_atime || touched) {
+			r->touch_atime = false;
+			return rc;
+		}
+		release_read(r, fs);
+		touch_now(fs, ino);
+		touched = true;
+	}
+}
+
+void nvfs_read_end(struct nvfs *fs, struct nvfs_read *r)
+{
+	release_read(r, fs);
 }
 
 ssize_t nvfs_read(struct nvfs *fs, uint64_t ino, void *buf, size_t size,
