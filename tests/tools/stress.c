@@ -354,15 +354,41 @@ static struct priv_file *pick_priv(struct worker *w)
 	return &w->priv[rnd(w, NPRIV)];
 }
 
+/*
+ * What a read or write that did not do what was asked says: its errno,
+ * or for a short transfer what a second try of the rest says (after a
+ * lost connection, say, that errno).
+ */
+static const char *io_outcome(ssize_t n, int fd, bool writing, void *buf,
+			      size_t len, uint64_t off, char *out, size_t outlen)
+{
+	if (n < 0) {
+		snprintf(out, outlen, "%s", strerror(errno));
+	} else if ((size_t)n < len) {
+		char *rest = (char *)buf + n;
+		ssize_t m = writing ? pwrite(fd, rest, len - (size_t)n,
+					     (off_t)(off + (uint64_t)n)) :
+			    pread(fd, rest, len - (size_t)n,
+				  (off_t)(off + (uint64_t)n));
+		if (m < 0)
+			snprintf(out, outlen, "%zd bytes, then: %s", n,
+				 strerror(errno));
+		else
+			snprintf(out, outlen, "%zd bytes, then %zd more", n, m);
+	} else {
+		snprintf(out, outlen, "%zd bytes", n);
+	}
+	return out;
+}
+
 static void priv_io_failed(struct worker *w, struct priv_file *f,
 			   const char *what, uint64_t off, uint64_t len,
-			   ssize_t n)
+			   const char *outcome)
 {
 	char h[HIST * 100];
 	failf("thread %d: %s %s at %" PRIu64 " len %" PRIu64 ": %s "
 	      "(size %" PRIu64 "; before: %s)", w->id, what, rel(f->path), off,
-	      len, n < 0 ? strerror(errno) : "short transfer", f->size,
-	      priv_history(f, h, sizeof(h)));
+	      len, outcome, f->size, priv_history(f, h, sizeof(h)));
 }
 
 static int op_priv_write(struct worker *w)
@@ -377,7 +403,10 @@ static int op_priv_write(struct worker *w)
 	else
 		n = pwrite(f->fd, w->buf, len, (off_t)off);
 	if (n != (ssize_t)len) {
-		priv_io_failed(w, f, "write", off, len, n);
+		char why[128];
+		priv_io_failed(w, f, "write", off, len,
+			       io_outcome(n, f->fd, true, w->buf, len, off, why,
+					  sizeof(why)));
 		return 0;
 	}
 	memcpy(f->model + off, w->buf, len);
@@ -392,7 +421,7 @@ static int op_priv_truncate(struct worker *w)
 	struct priv_file *f = pick_priv(w);
 	uint64_t size = rnd(w, 2) ? rnd(w, f->size + 1) : pick_offset(w, f->size);
 	if (ftruncate(f->fd, (off_t)size) < 0) {
-		priv_io_failed(w, f, "truncate", size, 0, -1);
+		priv_io_failed(w, f, "truncate", size, 0, strerror(errno));
 		return 0;
 	}
 	/* The model keeps zeros past the size: growing again shows zeros. */
@@ -435,7 +464,8 @@ static int op_priv_fallocate(struct worker *w)
 	unsigned m = (unsigned)rnd(w, sizeof(falloc_modes) / sizeof(falloc_modes[0]));
 	uint64_t off = pick_offset(w, f->size), len = pick_length(w, off);
 	if (fallocate(f->fd, falloc_modes[m].mode, (off_t)off, (off_t)len) < 0) {
-		priv_io_failed(w, f, falloc_modes[m].name, off, len, -1);
+		priv_io_failed(w, f, falloc_modes[m].name, off, len,
+			       strerror(errno));
 		return 0;
 	}
 	model_fallocate(f, falloc_modes[m].mode, off, len);
@@ -492,15 +522,12 @@ static int op_priv_read(struct worker *w)
 	uint64_t want = off >= f->size ? 0 :
 			f->size - off < len ? f->size - off : len;
 	if (n < 0 || (uint64_t)n != want) {
-		char h[HIST * 100];
-		if (n < 0)
-			priv_io_failed(w, f, "read", off, len, n);
-		else
-			failf("thread %d: read %s at %" PRIu64 " len %" PRIu64
-			      ": %zd bytes, the model says %" PRIu64 " (size %"
-			      PRIu64 "; before: %s)", w->id, rel(f->path), off,
-			      len, n, want, f->size,
-			      priv_history(f, h, sizeof(h)));
+		char why[128], what[160];
+		snprintf(what, sizeof(what), "%sread (the model says %" PRIu64
+			 " bytes)", direct ? "O_DIRECT " : "", want);
+		priv_io_failed(w, f, what, off, len,
+			       io_outcome(n, direct ? f->dfd : f->fd, false,
+					  w->buf, want, off, why, sizeof(why)));
 		return 0;
 	}
 	if (!priv_compare(w, f, direct ? "O_DIRECT read" : "read", off,
@@ -514,7 +541,8 @@ static int op_priv_sync(struct worker *w)
 	struct priv_file *f = pick_priv(w);
 	bool data = rnd(w, 2);
 	if ((data ? fdatasync(f->fd) : fsync(f->fd)) < 0) {
-		priv_io_failed(w, f, data ? "fdatasync" : "fsync", 0, 0, -1);
+		priv_io_failed(w, f, data ? "fdatasync" : "fsync", 0, 0,
+			       strerror(errno));
 		return 0;
 	}
 	return 1;
@@ -559,8 +587,11 @@ static void priv_final_check(struct worker *w, unsigned char *buf)
 		if (!priv_check_size(w, f))
 			continue;
 		ssize_t n = pread(f->fd, buf, f->size, 0);
+		char why[128];
 		if (n != (ssize_t)f->size)
-			priv_io_failed(w, f, "final read", 0, f->size, n);
+			priv_io_failed(w, f, "final read", 0, f->size,
+				       io_outcome(n, f->fd, false, buf, f->size, 0,
+						  why, sizeof(why)));
 		else
 			priv_compare(w, f, "final read", 0, buf, f->size);
 	}
@@ -639,9 +670,10 @@ static int op_shared_write(struct worker *w)
 	 */
 	ssize_t n = pwrite(w->shared_fd[k], words, len, (off_t)off);
 	if (n != (ssize_t)len) {
+		char why[128];
 		failf("thread %d: write of shared/s%d at %" PRIu64 " len %zu:"
-		      " %s", w->id, k, off, len,
-		      n < 0 ? strerror(errno) : "short transfer");
+		      " %s", w->id, k, off, len, io_outcome(n, w->shared_fd[k],
+		      true, words, len, off, why, sizeof(why)));
 		return 0;
 	}
 	for (uint64_t i = w0; i < w1; i++)
@@ -718,10 +750,12 @@ static int op_shared_read(struct worker *w)
 	for (int t = 0; t < nthreads; t++)
 		hi[t] = __atomic_load_n(started_of(t, k), __ATOMIC_ACQUIRE);
 	if (got != (ssize_t)(n * 8)) {
+		char why[128];
 		failf("thread %d: %sread of shared/s%d at %" PRIu64 " len %"
 		      PRIu64 ": %s", w->id, direct ? "O_DIRECT " : "", k,
-		      first * 8, n * 8, got < 0 ? strerror(errno) :
-		      "short transfer");
+		      first * 8, n * 8, io_outcome(got, direct ?
+		      w->shared_dfd[k] : w->shared_fd[k], false, w->buf, n * 8,
+		      first * 8, why, sizeof(why)));
 		return 0;
 	}
 	char who[64];
@@ -1949,10 +1983,13 @@ static int run(void)
 		struct worker *w = &workers[t];
 		w->id = t;
 		w->rng = seed * 0x9E3779B97F4A7C15ull + (uint64_t)t + 1;
-		w->buf = aligned_alloc(4096, IO_MAX + 2 * shared_size(NSHARED, MAX_THREADS));
-		w->doing = "setup";
-		if (!w->buf)
+		void *buf;
+		/* aligned for O_DIRECT; room for a shared file and its lo[] */
+		if (posix_memalign(&buf, 4096, IO_MAX + 2 * shared_size(NSHARED,
+								  MAX_THREADS)))
 			die("out of memory");
+		w->buf = buf;
+		w->doing = "setup";
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
 			die("cannot start thread %d", t);
 	}
