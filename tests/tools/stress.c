@@ -1103,12 +1103,24 @@ static int expect_errno(struct worker *w, const char *what, const char *a,
 	return 0;
 }
 
+/*
+ * A link to an anchor (which always has its own name).  ENOENT may come
+ * from the kernel, not from us: link(2) refuses an inode whose cached
+ * link count is 0, and FUSE's cache of it drifts low when links and
+ * unlinks of one inode race (the reply of a LINK that raced an unlink is
+ * dropped as stale, the unlink's decrement is not).  A stat fetches the
+ * count afresh (the unlink marked it stale): the second try must work.
+ */
 static int op_common_link(struct worker *w)
 {
 	char from[PATH_MAX], to[PATH_MAX];
+	struct stat st;
 	pathf(from, "names/anchor%u", (unsigned)rnd(w, NANCHORS));
 	common_path(w, to);
-	return expect_errno(w, "link", from, to, link(from, to), EEXIST, 0);
+	int rc = link(from, to);
+	if (rc < 0 && errno == ENOENT && stat(from, &st) == 0)
+		rc = link(from, to);
+	return expect_errno(w, "link", from, to, rc, EEXIST, 0);
 }
 
 static int op_common_unlink(struct worker *w)
