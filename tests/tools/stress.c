@@ -11,7 +11,8 @@
  *   - private files: writes at random offsets and sizes (unaligned,
  *     across blocks, extending), truncates up and down, fallocate (0,
  *     KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE), fsync; each read is compared
- *     with the thread's in-memory model of the file;
+ *     with the thread's in-memory model of the file; now and then a big
+ *     file, whose blocks the core frees in its background thread;
  *   - shared files: each thread writes only its own region of each file
  *     (regions share blocks), while all read whole files: every 8-byte
  *     word must belong to the region it is in and be no older than the
@@ -195,7 +196,7 @@ struct xattr_model {
 
 enum op_kind {
 	OP_PRIV_WRITE, OP_PRIV_TRUNCATE, OP_PRIV_FALLOCATE, OP_PRIV_READ,
-	OP_PRIV_SYNC, OP_PRIV_REOPEN,
+	OP_PRIV_SYNC, OP_PRIV_REOPEN, OP_PRIV_BIG,
 	OP_SHARED_WRITE, OP_SHARED_READ, OP_SHARED_SYNC,
 	OP_NAME_CREATE, OP_NAME_LINK, OP_NAME_UNLINK, OP_NAME_RENAME,
 	OP_NAME_VERIFY, OP_NAME_READDIR,
@@ -562,6 +563,60 @@ static int op_priv_reopen(struct worker *w)
 	}
 	priv_note(f, "reopen%s", trunc ? " O_TRUNC" : "");
 	return 1;
+}
+
+/*
+ * A file too big to be freed by the call that lets go of it: its blocks
+ * go back in the core's background thread while the other threads take
+ * blocks.  About one a second, whichever thread comes first (each costs
+ * the zeroing of its blocks).
+ */
+#define BIG_SIZE (17u << 20)
+static int64_t big_next_ms;       /* atomic: when the next one may start */
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static bool big_turn(void)
+{
+	int64_t due = __atomic_load_n(&big_next_ms, __ATOMIC_RELAXED);
+	int64_t now = now_ms();
+	return now >= due && __atomic_compare_exchange_n(&big_next_ms, &due,
+			now + 1000, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+static int op_priv_big(struct worker *w)
+{
+	if (!big_turn())
+		return 0;
+	char p[PATH_MAX];
+	pathf(p, "priv/t%d/big", w->id);
+	uint64_t off = rnd(w, BIG_SIZE - 8);
+	uint64_t mark = rnd64(w), got = 0;
+	struct stat st;
+	int fd = open(p, O_RDWR | O_CREAT | O_EXCL, 0644);
+	const char *what = "create";
+	if (fd >= 0 && (what = "fallocate",
+			fallocate(fd, 0, 0, BIG_SIZE) == 0) &&
+	    (what = "write", pwrite(fd, &mark, 8, (off_t)off) == 8) &&
+	    (what = "read", pread(fd, &got, 8, (off_t)off) == 8) &&
+	    (what = "fstat", fstat(fd, &st) == 0) &&
+	    (what = "close", close(fd) == 0) &&
+	    (what = "unlink", unlink(p) == 0)) {
+		if (got == mark && st.st_size == BIG_SIZE &&
+		    (uint64_t)st.st_blocks * 512 >= BIG_SIZE)
+			return 1;
+		failf("thread %d: %s: read back %s, size %jd, %jd blocks of 512",
+		      w->id, rel(p), got == mark ? "right" : "wrong",
+		      (intmax_t)st.st_size, (intmax_t)st.st_blocks);
+		return 0;
+	}
+	failf("thread %d: %s %s: %s", w->id, what, rel(p), strerror(errno));
+	return 0;
 }
 
 static bool priv_setup(struct worker *w)
@@ -1613,6 +1668,7 @@ static const struct op {
 	[OP_PRIV_READ] = { "private read", 8, op_priv_read },
 	[OP_PRIV_SYNC] = { "private fsync", 1, op_priv_sync },
 	[OP_PRIV_REOPEN] = { "private reopen", 1, op_priv_reopen },
+	[OP_PRIV_BIG] = { "big file freed later", 1, op_priv_big },
 	[OP_SHARED_WRITE] = { "shared write", 8, op_shared_write },
 	[OP_SHARED_READ] = { "shared read", 6, op_shared_read },
 	[OP_SHARED_SYNC] = { "shared fsync", 1, op_shared_sync },
