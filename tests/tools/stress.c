@@ -78,7 +78,9 @@
 #define XATTR_LEN_MAX 3000
 #define HIST 8                    /* operations remembered per private file */
 #define MAX_REPORTS 12
+#ifndef STUCK_SECONDS
 #define STUCK_SECONDS 120         /* after the end, threads still busy = hung */
+#endif
 
 /* ---- the run: options, failures, stop flag ---- */
 static char top[PATH_MAX];
