@@ -155,6 +155,18 @@ static struct fuse_session *start_session(const struct daemon_opts *o,
 	return se;
 }
 
+/*
+ * Workers are never let go while the daemon serves (as many may idle as
+ * may exist): libfuse detaches a worker it lets go, and a detached thread
+ * runs its exit handlers -- the core drains the thread's last flushed
+ * ranges there (pool.c, drain_at_exit) -- with nothing ordering them
+ * before the unmount that frees the pool: a use after free that
+ * ThreadSanitizer reported.  The workers left at the end are joined by
+ * libfuse before the loop returns, so their exit handlers are done by
+ * the time nvfs_unmount runs.
+ */
+#define WORKER_THREADS 10
+
 static int serve(struct fuse_session *se, const struct daemon_opts *o)
 {
 	if (o->single_thread)
@@ -163,7 +175,8 @@ static int serve(struct fuse_session *se, const struct daemon_opts *o)
 	if (!cfg)
 		return -1;
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	fuse_loop_cfg_set_max_threads(cfg, WORKER_THREADS);
+	fuse_loop_cfg_set_idle_threads(cfg, WORKER_THREADS);
 	int rc = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return rc;

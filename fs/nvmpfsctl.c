@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "livewalk.h"
 #include "nvmpfs.h"
 #include "role.h"
 
@@ -291,11 +291,37 @@ static void show_progress(void)
 		(unsigned long long)(tot.bytes_total >> 20));
 }
 
-static void scrub_file(const char *path, const struct stat *st)
+/* Opened from the folder the walk found it in (see open_for_change). */
+static int open_to_scrub(int dirfd, const char *name)
 {
-	int fd = open_for_change(path);
-	if (fd < 0) {
+	if (geteuid() != 0) {
+		int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
+	return openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static void scrub_file(int dirfd, const char *name, const char *path,
+		       const struct stat *st)
+{
+	int fd = open_to_scrub(dirfd, name);
+	struct stat now;
+	/*
+	 * Removed or moved since the walk listed it (another file, a
+	 * folder may have its name now): it is not there to check.
+	 */
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return;
+	if (fd < 0 || fstat(fd, &now) < 0) {
+		fprintf(stderr, "nvmpfsctl: %s: %s\n", path, strerror(errno));
 		tot.errors++;
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (!S_ISREG(now.st_mode)) {
+		close(fd);
 		return;
 	}
 	struct nvmpfs_ioc_scrub s = { .max_blocks = 4096 };
@@ -331,16 +357,14 @@ static void scrub_file(const char *path, const struct stat *st)
 	tot.files++;
 }
 
-static int visit(const char *path, const struct stat *st, int type,
-		 struct FTW *ftw)
+static int visit(int dirfd, const char *name, const char *path,
+		 const struct stat *st, void *arg)
 {
-	(void)ftw;
-	if (type != FTW_F || !S_ISREG(st->st_mode))
-		return 0;
+	(void)arg;
 	if (tot.counting)
 		tot.bytes_total += (uint64_t)st->st_size;
 	else
-		scrub_file(path, st);
+		scrub_file(dirfd, name, path, st);
 	return 0;
 }
 
@@ -349,12 +373,10 @@ static int cmd_scrub(int argc, char **argv)
 	tot.tty = isatty(STDERR_FILENO);
 	for (int pass = 0; pass < 2; pass++) {
 		tot.counting = pass == 0;
+		/* the first pass only counts: its errors show in the second */
 		for (int i = 1; i < argc; i++)
-			if (nftw(argv[i], visit, 32, FTW_PHYS | FTW_MOUNT) < 0) {
-				fprintf(stderr, "nvmpfsctl: %s: %s\n", argv[i],
-					strerror(errno));
-				return 2;
-			}
+			livewalk(argv[i], visit, NULL,
+				 tot.counting ? NULL : &tot.errors);
 	}
 	if (tot.tty)
 		fputc('\n', stderr);

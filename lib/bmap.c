@@ -174,7 +174,7 @@ static int new_node(struct map_plan *p, uint64_t *blk)
 	    grow((void **)&p->fresh_nodes, &p->cap_fresh, sizeof(*p->fresh_nodes)))
 		return -ENOMEM;
 	uint64_t got;
-	int rc = take(p, p->fs->alloc.hint, 1, blk, &got);
+	int rc = take(p, ALLOC_AT_HINT, 1, blk, &got);
 	if (rc)
 		return rc;
 	pool_zero(p->fs->pool, *blk * BS, BS);
@@ -259,7 +259,7 @@ int map_plan_map(struct map_plan *p, uint64_t lblk, uint64_t want,
 		holes++;
 	uint64_t prev = idx > 0 ? plan_get(p, &leaf[idx - 1]) : 0;
 	uint64_t start, n;
-	rc = take(p, prev ? prev + 1 : p->fs->alloc.hint, holes, &start, &n);
+	rc = take(p, prev ? prev + 1 : ALLOC_AT_HINT, holes, &start, &n);
 	for (uint64_t i = 0; rc == 0 && i < n; i++)
 		rc = plan_set(p, &leaf[idx + i], start + i, true, lblk + i);
 	if (rc)

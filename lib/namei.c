@@ -174,10 +174,10 @@ static int prepare_symlink(struct tx *tx, struct new_inode *ni)
 {
 	struct nvfs *fs = tx->fs;
 	uint64_t blocks, got;
-	int rc = tx_take_blocks(tx, fs->alloc.hint, 2, &blocks, &got);
+	int rc = tx_take_blocks(tx, ALLOC_AT_HINT, 2, &blocks, &got);
 	if (rc == 0 && got < 2) {
 		ni->link_leaf = blocks;
-		rc = tx_take_blocks(tx, fs->alloc.hint, 1, &ni->link_block, &got);
+		rc = tx_take_blocks(tx, ALLOC_AT_HINT, 1, &ni->link_block, &got);
 	} else if (rc == 0) {
 		ni->link_leaf = blocks;
 		ni->link_block = blocks + 1;

@@ -177,11 +177,18 @@ static void store_sums(struct fill *f, const struct segment *s)
 		} else if (src) {
 			sum = csum_of_buffer(src + (start - s->pos));
 		} else {
-			if (!zero_sum) {
+			/*
+			 * Computed once, by whichever writers get here first:
+			 * atomics, because they may run at once (a plain
+			 * lazy store was a data race).  Each computes the
+			 * same value, so no order is needed.
+			 */
+			sum = __atomic_load_n(&zero_sum, __ATOMIC_RELAXED);
+			if (!sum) {
 				static const uint8_t zero_block[BS];
-				zero_sum = csum_of_buffer(zero_block);
+				sum = csum_of_buffer(zero_block);
+				__atomic_store_n(&zero_sum, sum, __ATOMIC_RELAXED);
 			}
-			sum = zero_sum;
 		}
 		csum_store(fs, pblk, sum);
 	}

@@ -260,7 +260,7 @@ static int place_record(struct xop *op, const struct nvmpfs_xattr_rec *rec)
 	if (!inode->xattr_block) {
 		uint64_t blk;
 		struct nvmpfs_xattr_node *leaf =
-			new_node(op, 0, op->fs->alloc.hint, &blk);
+			new_node(op, 0, ALLOC_AT_HINT, &blk);
 		if (!leaf)
 			return -ENOSPC;
 		fill_leaf(leaf, &rec, 1);
@@ -288,7 +288,7 @@ static int store_value(struct xop *op, const uint8_t *value, size_t size,
 		       uint64_t *blocks)
 {
 	size_t n = xvalue_blocks(size);
-	uint64_t goal = op->fs->alloc.hint;
+	uint64_t goal = ALLOC_AT_HINT;
 	for (size_t i = 0; i < n;) {
 		uint64_t start, got;
 		int rc = tx_take_blocks(op->tx, goal, n - i, &start, &got);
