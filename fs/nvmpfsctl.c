@@ -23,7 +23,10 @@ static void usage(FILE *to)
 	fprintf(to,
 		"usage: nvmpfsctl [--json] COMMAND ...\n"
 		"  stats MOUNTPOINT             counters of the mount\n"
-		"  scrub MOUNTPOINT [PATH...]   verify every block's checksum\n"
+		"  scrub [--adopt] MOUNTPOINT [PATH...]\n"
+		"                               verify every block's checksum; with\n"
+		"                               --adopt, blocks without one get the\n"
+		"                               checksum of what they hold first\n"
 		"  flush FILE [OFF:LEN...]      optimized flush (default: whole file)\n"
 		"  verify FILE [OFF:LEN...]     flush and verify; lists failed ranges\n"
 		"  bad FILE                     known bad ranges of a file\n"
@@ -139,8 +142,9 @@ static int cmd_stats(const char *mnt)
 struct scrub_totals {
 	uint64_t files, bytes_total, bytes_done;
 	uint64_t blocks_checked, blocks_unverified, mismatches;
+	uint64_t blocks_adopted, blocks_leased;
 	int errors;
-	bool counting, tty;
+	bool counting, tty, adopt;
 };
 static struct scrub_totals tot;
 
@@ -156,11 +160,36 @@ static void show_progress(void)
 		(unsigned long long)(tot.bytes_total >> 20));
 }
 
+/*
+ * Blocks without a checksum get the checksum of what they hold: their
+ * contents are accepted (a crash left them unverified).  Blocks a program
+ * maps directly and may still store into are left alone, and counted.
+ */
+static int adopt_file(const char *path, int fd)
+{
+	struct nvmpfs_ioc_adopt a = { .max_blocks = 4096 };
+	do {
+		if (ioctl(fd, NVMPFS_IOC_ADOPT, &a) < 0) {
+			ioctl_error(path, "scrub --adopt");
+			return -1;
+		}
+		tot.blocks_adopted += a.blocks_adopted;
+		tot.blocks_leased += a.blocks_leased;
+		a.start_block = a.next_block;
+	} while (!a.done);
+	return 0;
+}
+
 static void scrub_file(const char *path, const struct stat *st)
 {
 	int fd = open_for_change(path);
 	if (fd < 0) {
 		tot.errors++;
+		return;
+	}
+	if (tot.adopt && adopt_file(path, fd) < 0) {
+		tot.errors++;
+		close(fd);
 		return;
 	}
 	struct nvmpfs_ioc_scrub s = { .max_blocks = 4096 };
@@ -217,7 +246,18 @@ static int cmd_scrub(int argc, char **argv)
 	}
 	if (tot.tty)
 		fputc('\n', stderr);
-	if (json)
+	if (json && tot.adopt)
+		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
+		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
+		       "\"blocks_adopted\": %llu, \"blocks_leased\": %llu, "
+		       "\"errors\": %d}\n", (unsigned long long)tot.files,
+		       (unsigned long long)tot.bytes_done,
+		       (unsigned long long)tot.blocks_checked,
+		       (unsigned long long)tot.blocks_unverified,
+		       (unsigned long long)tot.mismatches,
+		       (unsigned long long)tot.blocks_adopted,
+		       (unsigned long long)tot.blocks_leased, tot.errors);
+	else if (json)
 		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
 		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
 		       "\"errors\": %d}\n", (unsigned long long)tot.files,
@@ -225,7 +265,12 @@ static int cmd_scrub(int argc, char **argv)
 		       (unsigned long long)tot.blocks_checked,
 		       (unsigned long long)tot.blocks_unverified,
 		       (unsigned long long)tot.mismatches, tot.errors);
-	else
+	else if (tot.adopt)
+		printf("adopt: %llu blocks without a checksum given one, %llu "
+		       "under a direct mapping left unverified\n",
+		       (unsigned long long)tot.blocks_adopted,
+		       (unsigned long long)tot.blocks_leased);
+	if (!json)
 		printf("scrub: %llu files, %llu bytes, %llu blocks checked, %llu "
 		       "without checksum, %llu mismatches\n",
 		       (unsigned long long)tot.files,
@@ -376,6 +421,15 @@ int main(int argc, char **argv)
 	const char *cmd = argv[0];
 	if (strcmp(cmd, "stats") == 0 && argc == 2)
 		return cmd_stats(argv[1]);
+	if (strcmp(cmd, "scrub") == 0 && strcmp(argv[1], "--adopt") == 0) {
+		tot.adopt = true;
+		argc--;
+		argv++;
+		if (argc < 2) {
+			usage(stderr);
+			return 2;
+		}
+	}
 	if (strcmp(cmd, "scrub") == 0)
 		return argc == 2 ? cmd_scrub(argc, argv) : cmd_scrub(argc - 1, argv + 1);
 	if (strcmp(cmd, "flush") == 0)

@@ -13,6 +13,7 @@
 
 #include "caller.h"
 #include "nvfs.h"
+#include "nvfs_direct.h"
 #include "ops.h"
 
 /*
@@ -27,6 +28,18 @@ static struct fuse_session *session;
 void ops_set_session(struct fuse_session *se)
 {
 	session = se;
+}
+
+/* No mirror yet: direct mappings persist in user space. */
+bool ops_mirror_configured(void)
+{
+	return false;
+}
+
+void ops_invalidate_data(fuse_ino_t ino)
+{
+	if (session)
+		fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
 }
 
 static struct nvfs *fs_of(fuse_req_t req)
@@ -286,12 +299,30 @@ static int keep_cache(struct nvfs *fs)
 }
 
 /*
- * The file handle keeps the open mode: the ioctl request does not carry
- * it, and ioctls that change state need a writable descriptor (ioctl.c).
+ * The file handle keeps the open mode in its low bits: the ioctl request
+ * does not carry it, and ioctls that change state need a writable
+ * descriptor (ioctl.c).  The rest numbers the open file, so that a
+ * direct-mapping lease can belong to it (lease_ioctl.c).
  */
 static void remember_open_mode(struct fuse_file_info *fi)
 {
-	fi->fh = (uint64_t)(fi->flags & O_ACCMODE);
+	static uint64_t opens;
+	uint64_t serial = __atomic_add_fetch(&opens, 1, __ATOMIC_RELAXED);
+	fi->fh = serial << 2 | (uint64_t)(fi->flags & O_ACCMODE);
+}
+
+/*
+ * While a program maps part of the file directly, its stores bypass the
+ * kernel: opens made meanwhile read and write through the daemon, never
+ * a cache that could be stale (see libnvmpfs(3) for opens made before).
+ */
+static void bypass_cache_if_leased(struct nvfs *fs, fuse_ino_t ino,
+				   struct fuse_file_info *fi)
+{
+	if (nvfs_file_leased(fs, ino)) {
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+	}
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -308,6 +339,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	remember_open_mode(fi);
 	fi->keep_cache = keep_cache(fs_of(req));
+	bypass_cache_if_leased(fs_of(req), ino, fi);
 	fuse_reply_open(req, fi);
 }
 
@@ -329,6 +361,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e = entry_of(fs, &st);
 	remember_open_mode(fi);
 	fi->keep_cache = keep_cache(fs);
+	bypass_cache_if_leased(fs, st.st_ino, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* The caller went away: drop what the reply would have held. */
 		nvfs_release(fs, st.st_ino);
@@ -375,7 +408,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	(void)fi;
+	/* The last close, or the death of the process: its leases end. */
+	if (nvfs_lease_end_owner(fs_of(req), fi->fh) > 0)
+		ops_invalidate_data(ino);
 	reply_status(req, nvfs_release(fs_of(req), ino));
 }
 

@@ -36,6 +36,7 @@
 
 struct dir_index;
 struct icache_ent;
+struct lease_table;
 struct tx;
 
 /* Counters (struct nvfs_stats) are bumped with relaxed atomics. */
@@ -120,6 +121,7 @@ struct nvfs {
 	bool csum_on;            /* compute checksums of written blocks */
 	bool verify_reads;       /* check them on read */
 	bool offline;            /* fsck's private view: no threads, no locks */
+	struct lease_table *leases; /* direct-mapping leases (lease.c) */
 };
 
 /* ---- fsinfo.c ---- */
@@ -164,6 +166,7 @@ static inline bool valid_data_block(const struct nvfs *fs, uint64_t blk)
 #include "icache.h"
 #include "inode.h"
 #include "intent.h"
+#include "lease.h"
 #include "tx.h"
 #include "xattr.h"
 

@@ -59,6 +59,7 @@ static struct nvfs *new_fs(const struct nvfs_mount_opts *opts)
 static void release_fs(struct nvfs *fs)
 {
 	reclaim_stop(fs);
+	lease_fini(fs);
 	intent_fini(fs);
 	ialloc_fini(fs);
 	alloc_fini(fs);
@@ -76,7 +77,7 @@ static int load_state(struct nvfs *fs, const char *path, char *err,
 		      size_t errlen)
 {
 	if (journal_init(&fs->j, fs->pool, &fs->sb) || icache_init(fs) ||
-	    ialloc_init(fs) || intent_init(fs)) {
+	    ialloc_init(fs) || intent_init(fs) || lease_init(fs, path)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -152,6 +153,7 @@ fail:
 void nvfs_unmount(struct nvfs *fs)
 {
 	reclaim_stop(fs);
+	lease_shutdown(fs);
 	if (!fs->read_only) {
 		/* Nobody holds unlinked files any more: free them now. */
 		struct nvfs_mount_report ignored = { 0 };
