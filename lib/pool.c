@@ -95,9 +95,9 @@ static int refuse_direct_mappers(int fd, const char *path, char *err,
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0 || fl.l_type == F_UNLCK)
 		return 0;
 	snprintf(err, errlen, "%s: a program still maps this pool directly "
-		 "(nvmpfs_map_direct, under an nvmpfs that is gone): mounting "
-		 "now could give its blocks to other files; end that program "
-		 "('fuser -v %s' lists it) and mount again", path, path);
+		 "(nvmpfs_map_direct, under an nvmpfs that is gone): using the "
+		 "pool now could give its blocks to other files; end that "
+		 "program ('fuser -v %s' lists it) and try again", path, path);
 	errno = EBUSY;
 	return -1;
 }

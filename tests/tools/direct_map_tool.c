@@ -18,7 +18,7 @@
  *       then runs the steps in order (offsets are file offsets):
  *         store:OFF:LEN:SEED     stores the pattern through the mapping
  *         persist:OFF:LEN        nvmpfs_persist of those bytes
- *         flushaddr:OFF:LEN,...  nvmpfs_optimized_flush_addr of ranges
+ *         flushaddr:OFF/LEN,...  nvmpfs_optimized_flush_addr of ranges
  *         check:OFF:LEN:SEED     do the mapped bytes hold the pattern?
  *         zero:OFF:LEN           do the mapped bytes read zero?
  *         poke:OFF               stores one byte, catching SIGSEGV/SIGBUS
@@ -230,7 +230,7 @@ static void flushaddr(const struct mapped *m, char *list)
 	for (char *tok = strtok(list, ","); tok && n < NVMPFS_MAX_RANGES;
 	     tok = strtok(NULL, ",")) {
 		unsigned long long off, len;
-		if (sscanf(tok, "%llu:%llu", &off, &len) != 2)
+		if (sscanf(tok, "%llu/%llu", &off, &len) != 2)
 			usage();
 		r[n++] = (struct nvmpfs_addr_range){ at(m, off, len), len };
 	}
