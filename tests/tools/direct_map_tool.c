@@ -13,8 +13,19 @@
  *   dmtool write FILE OFF LEN SEED     pwrite the pattern SEED at OFF
  *   dmtool verify FILE OFF LEN SEED    read() it back (a fresh open):
  *                                      "read ok" or where it differs
- *   dmtool map FILE rw|ro OFF LEN STEP...
- *       opens FILE (O_RDWR or O_RDONLY), maps [OFF, OFF+LEN) directly,
+ *   dmtool mix FILE OFF LEN SEED1 SEED2
+ *                                      read() it back: is every aligned
+ *                                      8-byte word the pattern SEED1's or
+ *                                      SEED2's (a store cut by a crash)?
+ *   dmtool rawlease FILE rw|ro FLAGS OFF LEN
+ *                                      NVMPFS_IOC_LEASE itself (FLAGS as
+ *                                      the ioctl takes them), then
+ *                                      NVMPFS_IOC_UNLEASE of a wrong id, of
+ *                                      the right one through another open
+ *                                      of FILE, then through the right one
+ *   dmtool map FILE rw|ro|wo|pc OFF LEN STEP...
+ *       opens FILE (O_RDWR, O_RDONLY or O_WRONLY; pc: O_RDWR and a
+ *       page-cache mapping, nvmpfs_map), maps [OFF, OFF+LEN) directly,
  *       then runs the steps in order (offsets are file offsets):
  *         store:OFF:LEN:SEED     stores the pattern through the mapping
  *         persist:OFF:LEN        nvmpfs_persist of those bytes
@@ -28,6 +39,8 @@
  *         ready:PATH             makes PATH (tells the test where we are)
  *         waitfor:PATH           waits (up to 120 s) until PATH exists
  *         unmap                  nvmpfs_unmap
+ *         unmaplen:LEN           nvmpfs_unmap of LEN bytes (a part)
+ *         persistother           nvmpfs_persist of memory no mapping has
  *         say:TEXT               prints TEXT
  */
 #define _GNU_SOURCE
@@ -40,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,6 +160,31 @@ static int cmd_verify(const char *path, uint64_t off, uint64_t len,
 		printf("read ok\n");
 	else
 		printf("read differs at %llu\n", (unsigned long long)at);
+	close(fd);
+	free(buf);
+	return 0;
+}
+
+static int cmd_mix(const char *path, uint64_t off, uint64_t len,
+		   uint64_t seed1, uint64_t seed2)
+{
+	int fd = open(path, O_RDONLY);
+	uint8_t *buf = malloc(len);
+	if (fd < 0 || !buf || off % 8 || len % 8)
+		die(path);
+	ssize_t n = pread(fd, buf, len, (off_t)off);
+	if (n != (ssize_t)len) {
+		printf("read: %s\n", n < 0 ? errname(errno) : "short");
+		return 0;
+	}
+	for (uint64_t w = 0; w < len; w += 8)
+		if (differs(buf + w, off + w, 8, seed1) != UINT64_MAX &&
+		    differs(buf + w, off + w, 8, seed2) != UINT64_MAX) {
+			printf("word at %llu is neither\n",
+			       (unsigned long long)(off + w));
+			return 0;
+		}
+	printf("words old or new\n");
 	close(fd);
 	free(buf);
 	return 0;
@@ -310,6 +349,12 @@ static void run_step(struct mapped *m, char *step)
 		wait_for(a[0]);
 	} else if (strcmp(name, "unmap") == 0) {
 		report("unmap", nvmpfs_unmap(m->base, m->len));
+	} else if (strcmp(name, "unmaplen") == 0) {
+		ARGS(1);
+		report("unmap", nvmpfs_unmap(m->base, number(a[0])));
+	} else if (strcmp(name, "persistother") == 0) {
+		static char other[64];
+		report("persist", nvmpfs_persist(other, sizeof(other)));
 	} else if (strcmp(name, "say") == 0) {
 		ARGS(1);
 		printf("%s\n", a[0]);
@@ -323,14 +368,19 @@ static int cmd_map(int argc, char **argv)
 {
 	if (argc < 4)
 		usage();
-	bool rw = strcmp(argv[1], "rw") == 0;
-	if (!rw && strcmp(argv[1], "ro") != 0)
+	const char *mode = argv[1];
+	bool pc = strcmp(mode, "pc") == 0;
+	int flags = strcmp(mode, "rw") == 0 || pc ? O_RDWR :
+		    strcmp(mode, "ro") == 0 ? O_RDONLY :
+		    strcmp(mode, "wo") == 0 ? O_WRONLY : -1;
+	if (flags < 0)
 		usage();
 	struct mapped m = { .off = number(argv[2]), .len = number(argv[3]) };
-	m.fd = open(argv[0], rw ? O_RDWR : O_RDONLY);
+	m.fd = open(argv[0], flags);
 	if (m.fd < 0)
 		die(argv[0]);
-	m.base = nvmpfs_map_direct(m.fd, m.len, (off_t)m.off);
+	m.base = pc ? nvmpfs_map(m.fd, m.len, (off_t)m.off)
+		    : nvmpfs_map_direct(m.fd, m.len, (off_t)m.off);
 	if (!m.base) {
 		printf("map: %s\n", errname(errno));
 		return 0;
@@ -342,6 +392,40 @@ static int cmd_map(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_rawlease(int argc, char **argv)
+{
+	if (argc != 5)
+		usage();
+	int fd = open(argv[0], strcmp(argv[1], "rw") == 0 ? O_RDWR : O_RDONLY);
+	if (fd < 0)
+		die(argv[0]);
+	struct nvmpfs_ioc_lease *l = calloc(1, sizeof(*l));
+	if (!l)
+		die("calloc");
+	l->flags = (uint32_t)number(argv[2]);
+	l->off = number(argv[3]);
+	l->len = number(argv[4]);
+	if (ioctl(fd, NVMPFS_IOC_LEASE, l) < 0) {
+		printf("lease: %s\n", errname(errno));
+		return 0;
+	}
+	printf("lease: ok, %u extents, path %s\n", l->total_extents,
+	       l->pool_path[0] == '/' ? "absolute" : "relative");
+	struct nvmpfs_ioc_unlease u = { .lease_id = l->lease_id + 1 };
+	report("unlease of another id", ioctl(fd, NVMPFS_IOC_UNLEASE, &u));
+	u.lease_id = l->lease_id;
+	int other = open(argv[0], O_RDONLY);
+	if (other < 0)
+		die(argv[0]);
+	report("unlease through another open file",
+	       ioctl(other, NVMPFS_IOC_UNLEASE, &u));
+	close(other);
+	report("unlease", ioctl(fd, NVMPFS_IOC_UNLEASE, &u));
+	free(l);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -349,6 +433,11 @@ int main(int argc, char **argv)
 		usage();
 	if (strcmp(argv[1], "map") == 0)
 		return cmd_map(argc - 2, argv + 2);
+	if (strcmp(argv[1], "rawlease") == 0)
+		return cmd_rawlease(argc - 2, argv + 2);
+	if (strcmp(argv[1], "mix") == 0 && argc == 7)
+		return cmd_mix(argv[2], number(argv[3]), number(argv[4]),
+			       number(argv[5]), number(argv[6]));
 	if (argc != 6)
 		usage();
 	uint64_t off = number(argv[3]), len = number(argv[4]);
