@@ -76,11 +76,16 @@ static size_t ndmaps, cap_dmaps;
 static uint64_t generation;         /* moves at every change of dmaps */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/*
+ * initial-exec: one load off the thread pointer, not a call to
+ * __tls_get_addr, on the path of every persist (a few dozen bytes of the
+ * static TLS glibc keeps for libraries, also when dlopen'ed).
+ */
 static __thread struct {
 	uint64_t gen;
 	bool valid;
 	struct direct_map m;
-} last_used;
+} last_used __attribute__((tls_model("initial-exec")));
 
 static bool within(const struct direct_map *m, const char *a, size_t len)
 {
