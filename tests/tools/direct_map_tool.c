@@ -151,12 +151,11 @@ static int cmd_verify(const char *path, uint64_t off, uint64_t len,
 	if (fd < 0 || !buf)
 		die(path);
 	ssize_t n = pread(fd, buf, len, (off_t)off);
-	if (n < 0) {
+	uint64_t at = n < 0 ? 0 : (uint64_t)n == len ? differs(buf, off, len, seed)
+						  : off + (uint64_t)n;
+	if (n < 0)
 		printf("read: %s\n", errname(errno));
-		return 0;
-	}
-	uint64_t at = (uint64_t)n == len ? differs(buf, off, len, seed) : off + (uint64_t)n;
-	if (at == UINT64_MAX)
+	else if (at == UINT64_MAX)
 		printf("read ok\n");
 	else
 		printf("read differs at %llu\n", (unsigned long long)at);
@@ -173,18 +172,17 @@ static int cmd_mix(const char *path, uint64_t off, uint64_t len,
 	if (fd < 0 || !buf || off % 8 || len % 8)
 		die(path);
 	ssize_t n = pread(fd, buf, len, (off_t)off);
-	if (n != (ssize_t)len) {
-		printf("read: %s\n", n < 0 ? errname(errno) : "short");
-		return 0;
-	}
-	for (uint64_t w = 0; w < len; w += 8)
+	uint64_t w = 0;
+	for (; n == (ssize_t)len && w < len; w += 8)
 		if (differs(buf + w, off + w, 8, seed1) != UINT64_MAX &&
-		    differs(buf + w, off + w, 8, seed2) != UINT64_MAX) {
-			printf("word at %llu is neither\n",
-			       (unsigned long long)(off + w));
-			return 0;
-		}
-	printf("words old or new\n");
+		    differs(buf + w, off + w, 8, seed2) != UINT64_MAX)
+			break;
+	if (n != (ssize_t)len)
+		printf("read: %s\n", n < 0 ? errname(errno) : "short");
+	else if (w < len)
+		printf("word at %llu is neither\n", (unsigned long long)(off + w));
+	else
+		printf("words old or new\n");
 	close(fd);
 	free(buf);
 	return 0;
@@ -407,6 +405,8 @@ static int cmd_rawlease(int argc, char **argv)
 	l->len = number(argv[4]);
 	if (ioctl(fd, NVMPFS_IOC_LEASE, l) < 0) {
 		printf("lease: %s\n", errname(errno));
+		free(l);
+		close(fd);
 		return 0;
 	}
 	printf("lease: ok, %u extents, path %s\n", l->total_extents,
