@@ -26,7 +26,9 @@
  *   dmtool map FILE rw|ro|wo|pc OFF LEN STEP...
  *       opens FILE (O_RDWR, O_RDONLY or O_WRONLY; pc: O_RDWR and a
  *       page-cache mapping, nvmpfs_map), maps [OFF, OFF+LEN) directly,
- *       then runs the steps in order (offsets are file offsets):
+ *       then runs the steps in order (offsets are file offsets).  With a
+ *       step "map" the mapping is made there instead, after the steps
+ *       before it (ready, waitfor and say only).  Steps:
  *         store:OFF:LEN:SEED     stores the pattern through the mapping
  *         persist:OFF:LEN        nvmpfs_persist of those bytes
  *         flushaddr:OFF/LEN,...  nvmpfs_optimized_flush_addr of ranges
@@ -377,6 +379,16 @@ static int cmd_map(int argc, char **argv)
 	m.fd = open(argv[0], flags);
 	if (m.fd < 0)
 		die(argv[0]);
+	int first = 4;
+	for (int i = 4; i < argc; i++)
+		if (strcmp(argv[i], "map") == 0)
+			first = i + 1;
+	for (int i = 4; i < first - 1; i++) {
+		if (strncmp(argv[i], "ready:", 6) && strncmp(argv[i], "waitfor:", 8) &&
+		    strncmp(argv[i], "say:", 4))
+			usage();  /* nothing is mapped yet */
+		run_step(&m, argv[i]);
+	}
 	m.base = pc ? nvmpfs_map(m.fd, m.len, (off_t)m.off)
 		    : nvmpfs_map_direct(m.fd, m.len, (off_t)m.off);
 	if (!m.base) {
@@ -385,7 +397,7 @@ static int cmd_map(int argc, char **argv)
 	}
 	printf("map: ok\n");
 	fflush(stdout);
-	for (int i = 4; i < argc; i++)
+	for (int i = first; i < argc; i++)
 		run_step(&m, argv[i]);
 	return 0;
 }
