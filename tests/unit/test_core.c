@@ -24,6 +24,7 @@
 #include "check.h"
 #include "format.h"
 #include "fs.h"
+#include "held.h"
 #include "journal.h"
 #include "nvfs.h"
 #include "nvfs_direct.h"
@@ -2475,6 +2476,47 @@ static uint64_t leases_now(struct nvfs *fs, uint64_t *deferred)
 	if (deferred)
 		*deferred = d;
 	return n;
+}
+
+/* The held-blocks table against a plain array, under random use. */
+UNIT_TEST(lease_held_map)
+{
+	enum { RANGE = 5000, STEPS = 200000 };
+	static uint32_t want[RANGE];
+	memset(want, 0, sizeof(want));
+	struct held_map m = { 0 };
+	uint64_t x = 88172645463325252ull, live = 0;
+	for (int i = 0; i < STEPS; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		/* A small range: long probe runs, many removals inside them. */
+		uint64_t b = 1 + (x >> 8) % (RANGE - 1);
+		if ((x & 3) != 0) {
+			struct held *h = held_get(&m, b);
+			REQUIRE(h != NULL);
+			live += want[b] == 0;
+			h->refs++;
+			want[b]++;
+		} else if (want[b]) {
+			struct held *h = held_find(&m, b);
+			REQUIRE(h != NULL);
+			CHECK_UEQ(want[b], h->refs);
+			if (--h->refs == 0) {
+				held_remove(&m, h);
+				live--;
+			}
+			want[b]--;
+		} else {
+			CHECK(held_find(&m, b) == NULL);
+		}
+	}
+	CHECK_UEQ(live, m.used);
+	for (uint64_t b = 1; b < RANGE; b++) {
+		struct held *h = held_find(&m, b);
+		CHECK_UEQ(want[b], h ? h->refs : 0);
+	}
+	held_free(&m);
 }
 
 UNIT_TEST(lease_checksums_and_coherence)
