@@ -28,7 +28,10 @@ static void usage(FILE *to)
 		"  promote [--force] POOL       make a mirror's pool a primary's\n"
 		"                               (--force: even caught mid-resync)\n"
 		"  demote POOL                  make an old primary's pool a mirror's\n"
-		"  scrub MOUNTPOINT [PATH...]   verify every block's checksum\n"
+		"  scrub [--adopt] MOUNTPOINT [PATH...]\n"
+		"                               verify every block's checksum; with\n"
+		"                               --adopt, blocks without one get the\n"
+		"                               checksum of what they hold first\n"
 		"  flush FILE [OFF:LEN...]      optimized flush (default: whole file)\n"
 		"  verify FILE [OFF:LEN...]     flush and verify; lists failed ranges\n"
 		"  bad FILE                     known bad ranges of a file\n"
@@ -274,8 +277,9 @@ static int cmd_demote(const char *pool)
 struct scrub_totals {
 	uint64_t files, bytes_total, bytes_done;
 	uint64_t blocks_checked, blocks_unverified, mismatches, healed;
+	uint64_t blocks_adopted, blocks_leased;
 	int errors;
-	bool counting, tty;
+	bool counting, tty, adopt;
 };
 static struct scrub_totals tot;
 
@@ -290,6 +294,27 @@ static void show_progress(void)
 		(unsigned long long)(tot.bytes_done >> 20),
 		(unsigned long long)(tot.bytes_total >> 20));
 }
+
+/*
+ * Blocks without a checksum get the checksum of what they hold: their
+ * contents are accepted (a crash left them unverified).  Blocks a program
+ * maps directly and may still store into are left alone, and counted.
+ */
+static int adopt_file(const char *path, int fd)
+{
+	struct nvmpfs_ioc_adopt a = { .max_blocks = 4096 };
+	do {
+		if (ioctl(fd, NVMPFS_IOC_ADOPT, &a) < 0) {
+			ioctl_error(path, "scrub --adopt");
+			return -1;
+		}
+		tot.blocks_adopted += a.blocks_adopted;
+		tot.blocks_leased += a.blocks_leased;
+		a.start_block = a.next_block;
+	} while (!a.done);
+	return 0;
+}
+
 
 /* Opened from the folder the walk found it in (see open_for_change). */
 static int open_to_scrub(int dirfd, const char *name)
@@ -321,6 +346,11 @@ static void scrub_file(int dirfd, const char *name, const char *path,
 		return;
 	}
 	if (!S_ISREG(now.st_mode)) {
+		close(fd);
+		return;
+	}
+	if (tot.adopt && adopt_file(path, fd) < 0) {
+		tot.errors++;
 		close(fd);
 		return;
 	}
@@ -380,7 +410,20 @@ static int cmd_scrub(int argc, char **argv)
 	}
 	if (tot.tty)
 		fputc('\n', stderr);
-	if (json)
+	if (json && tot.adopt)
+		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
+		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
+		       "\"healed\": %llu, \"blocks_adopted\": %llu, "
+		       "\"blocks_leased\": %llu, \"errors\": %d}\n",
+		       (unsigned long long)tot.files,
+		       (unsigned long long)tot.bytes_done,
+		       (unsigned long long)tot.blocks_checked,
+		       (unsigned long long)tot.blocks_unverified,
+		       (unsigned long long)tot.mismatches,
+		       (unsigned long long)tot.healed,
+		       (unsigned long long)tot.blocks_adopted,
+		       (unsigned long long)tot.blocks_leased, tot.errors);
+	else if (json)
 		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
 		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
 		       "\"healed\": %llu, \"errors\": %d}\n",
@@ -390,7 +433,12 @@ static int cmd_scrub(int argc, char **argv)
 		       (unsigned long long)tot.blocks_unverified,
 		       (unsigned long long)tot.mismatches,
 		       (unsigned long long)tot.healed, tot.errors);
-	else
+	else if (tot.adopt)
+		printf("adopt: %llu blocks without a checksum given one, %llu "
+		       "under a direct mapping left unverified\n",
+		       (unsigned long long)tot.blocks_adopted,
+		       (unsigned long long)tot.blocks_leased);
+	if (!json)
 		printf("scrub: %llu files, %llu bytes, %llu blocks checked, %llu "
 		       "without checksum, %llu mismatches\n",
 		       (unsigned long long)tot.files,
@@ -589,6 +637,15 @@ int main(int argc, char **argv)
 		return cmd_status(argv[1]);
 	if (strcmp(cmd, "stats") == 0 && argc == 2)
 		return cmd_stats(argv[1]);
+	if (strcmp(cmd, "scrub") == 0 && strcmp(argv[1], "--adopt") == 0) {
+		tot.adopt = true;
+		argc--;
+		argv++;
+		if (argc < 2) {
+			usage(stderr);
+			return 2;
+		}
+	}
 	if (strcmp(cmd, "scrub") == 0)
 		return argc == 2 ? cmd_scrub(argc, argv) : cmd_scrub(argc - 1, argv + 1);
 	if (strcmp(cmd, "flush") == 0)

@@ -14,6 +14,7 @@
 #include "caller.h"
 #include "sender.h"
 #include "nvfs.h"
+#include "nvfs_direct.h"
 #include "ops.h"
 
 /*
@@ -31,6 +32,13 @@ void ops_set_session(struct fuse_session *se)
 	session = se;
 }
 
+
+void ops_invalidate_data(fuse_ino_t ino)
+{
+	if (session)
+		fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
+}
+
 static struct nvfs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -46,6 +54,16 @@ void ops_set_mirror(struct mirror *m)
 struct mirror *ops_mirror(void)
 {
 	return mirror;
+}
+
+/*
+ * With a mirror, a direct mapping's persist goes through the daemon, which
+ * replicates the ranges and waits for the mirror; without, it never leaves
+ * the program.
+ */
+bool ops_mirror_configured(void)
+{
+	return mirror != NULL;
 }
 
 static bool interrupted(void *req)
@@ -324,12 +342,30 @@ static int keep_cache(struct nvfs *fs)
 }
 
 /*
- * The file handle keeps the open mode: the ioctl request does not carry
- * it, and ioctls that change state need a writable descriptor (ioctl.c).
+ * The file handle keeps the open mode in its low bits: the ioctl request
+ * does not carry it, and ioctls that change state need a writable
+ * descriptor (ioctl.c).  The rest numbers the open file, so that a
+ * direct-mapping lease can belong to it (lease_ioctl.c).
  */
 static void remember_open_mode(struct fuse_file_info *fi)
 {
-	fi->fh = (uint64_t)(fi->flags & O_ACCMODE);
+	static uint64_t opens;
+	uint64_t serial = __atomic_add_fetch(&opens, 1, __ATOMIC_RELAXED);
+	fi->fh = serial << 2 | (uint64_t)(fi->flags & O_ACCMODE);
+}
+
+/*
+ * While a program maps part of the file directly, its stores bypass the
+ * kernel: opens made meanwhile read and write through the daemon, never
+ * a cache that could be stale (see libnvmpfs(3) for opens made before).
+ */
+static void bypass_cache_if_leased(struct nvfs *fs, fuse_ino_t ino,
+				   struct fuse_file_info *fi)
+{
+	if (nvfs_file_leased(fs, ino)) {
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+	}
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -346,6 +382,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	remember_open_mode(fi);
 	fi->keep_cache = keep_cache(fs_of(req));
+	bypass_cache_if_leased(fs_of(req), ino, fi);
 	fuse_reply_open(req, fi);
 }
 
@@ -368,6 +405,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e = entry_of(fs, &st);
 	remember_open_mode(fi);
 	fi->keep_cache = keep_cache(fs);
+	bypass_cache_if_leased(fs, st.st_ino, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* The caller went away: drop what the reply would have held. */
 		nvfs_release(fs, st.st_ino);
@@ -416,7 +454,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	(void)fi;
+	/* The last close, or the death of the process: its leases end. */
+	if (nvfs_lease_end_owner(fs_of(req), fi->fh) > 0)
+		ops_invalidate_data(ino);
 	reply_status(req, nvfs_release(fs_of(req), ino));
 }
 

@@ -23,6 +23,9 @@ uint64_t *csum_word(const struct nvfs *fs, uint64_t pblk)
 
 void csum_store(struct nvfs *fs, uint64_t pblk, uint64_t sum)
 {
+	/* A program stores into it behind our back: no sum can stay true. */
+	if (sum && lease_stores_direct(fs, pblk))
+		sum = 0;
 	pool_store64(fs->pool, csum_word(fs, pblk), sum);
 }
 

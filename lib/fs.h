@@ -36,6 +36,7 @@
 
 struct dir_index;
 struct icache_ent;
+struct lease_table;
 struct tx;
 
 /* Counters (struct nvfs_stats) are bumped with relaxed atomics. */
@@ -132,6 +133,7 @@ struct nvfs {
 	/* self-heal: fetches a pool block's other copy (heal.c) */
 	int (*heal_fetch)(void *arg, uint64_t pblk, void *buf);
 	void *heal_arg;
+	struct lease_table *leases; /* direct-mapping leases (lease.c) */
 };
 
 /* ---- fsinfo.c ---- */
@@ -193,6 +195,7 @@ static inline bool valid_data_block(const struct nvfs *fs, uint64_t blk)
 #include "icache.h"
 #include "inode.h"
 #include "intent.h"
+#include "lease.h"
 #include "tx.h"
 #include "xattr.h"
 

@@ -210,7 +210,7 @@ struct releasing {
 static void release_run(struct releasing *r)
 {
 	if (r->count)
-		alloc_release(r->fs, r->start, r->count);
+		lease_release_blocks(r->fs, r->start, r->count);
 	r->count = 0;
 }
 

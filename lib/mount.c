@@ -60,6 +60,7 @@ static struct nvfs *new_fs(const struct nvfs_mount_opts *opts)
 static void release_fs(struct nvfs *fs)
 {
 	reclaim_stop(fs);
+	lease_fini(fs);
 	intent_fini(fs);
 	ialloc_fini(fs);
 	alloc_fini(fs);
@@ -79,7 +80,7 @@ static int load_state(struct nvfs *fs, const char *path, char *err,
 {
 	oos_init(fs);
 	if (journal_init(&fs->j, fs->pool, &fs->sb) || icache_init(fs) ||
-	    ialloc_init(fs) || intent_init(fs)) {
+	    ialloc_init(fs) || intent_init(fs) || lease_init(fs, path)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -178,6 +179,8 @@ void nvfs_make_clean(struct nvfs *fs)
 	reclaim_stop(fs);
 	if (fs->read_only || fs->made_clean)
 		return;
+	/* Leases left (their programs were never released): end them. */
+	lease_shutdown(fs);
 	/* Nobody holds unlinked files any more: free them now. */
 	struct nvfs_mount_report ignored = { 0 };
 	recover_orphans(fs, &ignored);

@@ -79,6 +79,29 @@ static int lock_pool_file(int fd, const char *path, bool shared, char *err,
 	return -1;
 }
 
+/*
+ * A program that maps pool blocks directly (libnvmpfs nvmpfs_map_direct)
+ * holds a shared OFD lock on the pool's first byte for as long as its
+ * mapping lives -- also after the daemon that leased the blocks died.  A
+ * mount now could give those blocks to other files while the program
+ * still stores into them: refused, saying who to look for.  (The flock
+ * the daemon takes is independent of fcntl locks.)
+ */
+static int refuse_direct_mappers(int fd, const char *path, char *err,
+				 size_t errlen)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = 0, .l_len = 1 };
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0 || fl.l_type == F_UNLCK)
+		return 0;
+	snprintf(err, errlen, "%s: a program still maps this pool directly "
+		 "(nvmpfs_map_direct, under an nvmpfs that is gone): using the "
+		 "pool now could give its blocks to other files; end that "
+		 "program ('fuser -v %s' lists it) and try again", path, path);
+	errno = EBUSY;
+	return -1;
+}
+
 static int map_device(struct pool *pool, char *err, size_t errlen)
 {
 	size_t len;
@@ -192,6 +215,9 @@ struct pool *pool_open(const char *path, const struct pool_open_opts *opts,
 	if (pool->fd < 0)
 		goto fail;
 	if (lock_pool_file(pool->fd, path, opts->read_only, err, errlen) < 0)
+		goto fail;
+	if (!opts->read_only &&
+	    refuse_direct_mappers(pool->fd, path, err, errlen) < 0)
 		goto fail;
 	if (map_pool(pool, err, errlen) < 0)
 		goto fail;

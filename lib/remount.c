@@ -66,6 +66,9 @@ int nvfs_set_read_only(struct nvfs *fs, bool ro)
 	if (fs->pool->read_only) {
 		/* Mounted ro: the pool is open read-only and mapped privately. */
 		rc = ro ? 0 : -EROFS;
+	} else if (ro && !fs->read_only && lease_any(fs)) {
+		/* Programs store into the pool directly: it is not clean. */
+		rc = -EBUSY;
 	} else if (ro && !fs->read_only) {
 		rc = make_clean(fs);
 		if (rc == 0)

@@ -154,9 +154,8 @@ static void apply_shrink(void *arg)
 	if (sh->tail) {
 		memset(sh->tail, 0, sh->tail_len);
 		pool_flush_ptr(fs->pool, sh->tail, sh->tail_len);
-		*csum_word(fs, sh->pblk) = fs->csum_on ?
-			csum_of_block(fs, sh->pblk) : 0;
-		pool_flush_ptr(fs->pool, csum_word(fs, sh->pblk), 8);
+		csum_store(fs, sh->pblk,
+			   fs->csum_on ? csum_of_block(fs, sh->pblk) : 0);
 	}
 	sh->inode->size = sh->size;
 	sh->inode->flags |= NVMPFS_IFLAG_TRUNCATING;

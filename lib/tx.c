@@ -67,7 +67,7 @@ static void settle(struct tx *tx, bool committed)
 	struct nvfs *fs = tx->fs;
 	struct range_list *back = committed ? &tx->freed : &tx->taken;
 	for (size_t i = 0; i < back->n; i++)
-		alloc_release(fs, back->r[i].off, back->r[i].len);
+		lease_release_blocks(fs, back->r[i].off, back->r[i].len);
 	const uint64_t *slots = committed ? tx->inode_freed : tx->inode_taken;
 	unsigned nslots = committed ? tx->ninodes_freed : tx->ninodes_taken;
 	for (unsigned i = 0; i < nslots; i++)
