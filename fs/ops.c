@@ -1,6 +1,6 @@
 /*
  * FUSE low-level glue: every request becomes one call of the core
- * (lib/nvfs.h) and one reply.  Nothing here touches the pool.
+ * (fs/core/nvfs.h) and one reply.  Nothing here touches the pool.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -160,7 +160,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_IOCTL_DIR;
 	/*
 	 * The core drops set-ID bits and security.capability itself, by the
-	 * whole rule of Linux (lib/setid.c); FUSE's own killpriv knows only
+	 * whole rule of Linux (fs/core/setid.c); FUSE's own killpriv knows only
 	 * part of it.  Asking for FUSE_CAP_HANDLE_KILLPRIV spares the kernel
 	 * a GETXATTR of security.capability before every WRITE where libfuse
 	 * passes it on (3.14 does not, and the kernel then does its part

@@ -11,7 +11,7 @@
  * for everyone else; the daemon never hands out pool access), check that
  * it is the daemon's pool (the superblock's uuid), and hold a shared OFD
  * lock on its first byte until the unmap: a new daemon refuses to mount
- * the pool while such a lock lives (lib/pool.c), so that a daemon crash
+ * the pool while such a lock lives (fs/core/pool.c), so that a daemon crash
  * never lets another file have our blocks.  The range is reserved
  * (PROT_NONE), then each extent is mapped over it at its pool offset,
  * with MAP_SYNC where the kernel allows it.

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the nvmpfs core, without a mount: the public API of
- * lib/nvfs.h, plus the journal, fsck, mkfs and superblock internals.
+ * fs/core/nvfs.h, plus the journal, fsck, mkfs and superblock internals.
  * Pools are files in /dev/shm (PM emulated with PMEM_IS_PMEM_FORCE=1),
  * named per process and per test, and removed after each test.
  *
@@ -1092,7 +1092,7 @@ UNIT_TEST(xattrs)
 }
 
 /* ------------------------------------------------------------------ */
-/* The xattr store (lib/xattr_tree.h)                                  */
+/* The xattr store (fs/core/xattr_tree.h)                                  */
 
 static int set_xpattern(struct nvfs *fs, uint64_t ino, const char *name,
 			size_t len, unsigned seed, int flags)
@@ -1812,7 +1812,7 @@ UNIT_TEST(xattr_store_damage_survived)
 }
 
 /* ------------------------------------------------------------------ */
-/* Set-ID bits (lib/setid.c)                                           */
+/* Set-ID bits (fs/core/setid.c)                                           */
 
 /* A made-up caller for the set-ID rules: its groups and CAP_FSETID. */
 struct fake_caller {
@@ -2943,7 +2943,7 @@ UNIT_TEST(self_heal)
 }
 
 /* ------------------------------------------------------------------ */
-/* Direct-mapping leases (lib/lease.c, nvfs_direct.h)                  */
+/* Direct-mapping leases (fs/core/lease.c, nvfs_direct.h)                  */
 
 /* The pool bytes of file offset off under a lease's extents. */
 static uint8_t *leased_at(struct nvfs *fs, const struct nvfs_lease_extent *e,

@@ -154,7 +154,7 @@ int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 void nvfs_read_end(struct nvfs *fs, struct nvfs_read *r);
 ssize_t nvfs_write(struct nvfs *fs, uint64_t ino, const void *buf,
 		   size_t size, uint64_t off);
-/* What a change that may cost a file its set-ID bits is (lib/setid.c). */
+/* What a change that may cost a file its set-ID bits is (fs/core/setid.c). */
 enum nvfs_change {
 	NVFS_CHANGE_DATA,   /* write, truncate, fallocate, open with O_TRUNC */
 	NVFS_CHANGE_OWNER,  /* chown or chgrp */
@@ -162,7 +162,7 @@ enum nvfs_change {
 };
 /*
  * Before a change of data or owner by ctx: drops the set-user-ID and
- * set-group-ID bits Linux drops for it (lib/setid.c), and
+ * set-group-ID bits Linux drops for it (fs/core/setid.c), and
  * security.capability, in one transaction.  *dropped (may be NULL) gets
  * the mode bits taken away.  (ACL changes apply the rule themselves.)
  */
@@ -189,7 +189,7 @@ int nvfs_readdir(struct nvfs *fs, uint64_t ino, uint64_t off,
 /*
  * Extended attributes.  Values up to NVFS_XATTR_SIZE_MAX bytes, names up
  * to 255; ctx is who asks (an access ACL set or removed by a caller
- * outside the file's group clears set-group-ID, see lib/setid.c).
+ * outside the file's group clears set-group-ID, see fs/core/setid.c).
  */
 #define NVFS_XATTR_SIZE_MAX 65536u
 int nvfs_setxattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
@@ -294,7 +294,7 @@ void nvfs_say(struct nvfs *fs, const char *msg);
 /* ---- for the mirror (mirror/sender.c) ---- */
 struct pool;
 struct pool_range;
-/* See pool_persist_hook in lib/pool.h: called with every drain's ranges. */
+/* See pool_persist_hook in fs/core/pool.h: called with every drain's ranges. */
 void nvfs_set_persist_hook(struct nvfs *fs,
 			   int (*hook)(void *arg, struct pool *pool,
 				       const struct pool_range *ranges,
@@ -343,7 +343,7 @@ uint64_t nvfs_last_seq(struct nvfs *fs);
 /* This thread's newest batch (what mirror_sync=all waits for). */
 uint64_t nvfs_thread_seq(void);
 /*
- * The out-of-sync map (lib/oos.c): blocks whose last change may not be on
+ * The out-of-sync map (fs/core/oos.c): blocks whose last change may not be on
  * the mirror.  Marking is durable when the call returns.
  */
 int nvfs_oos_mark(struct nvfs *fs, const struct pool_range *ranges,

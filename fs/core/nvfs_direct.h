@@ -1,7 +1,7 @@
 /*
  * The core's calls for direct mappings (libnvmpfs nvmpfs_map_direct): a
  * program maps a file's pool blocks into its own memory and stores there,
- * bypassing the daemon, under a *lease* (lib/lease.c).  While a lease
+ * bypassing the daemon, under a *lease* (fs/core/lease.c).  While a lease
  * lasts the daemon keeps the blocks in place (frees wait for the lease's
  * end), stores no checksum for the blocks of a writable lease (their
  * words are 0: unverified) and keeps their write-intent extents marked.

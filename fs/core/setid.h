@@ -1,4 +1,4 @@
-/* The set-ID rules of Linux (lib/setid.c). */
+/* The set-ID rules of Linux (fs/core/setid.c). */
 #ifndef NVMPFS_SETID_H
 #define NVMPFS_SETID_H
 
