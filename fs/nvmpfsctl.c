@@ -154,7 +154,8 @@ static const char *mirror_state(uint32_t s)
 /* Seconds left at the measured rate, or 0 when unknown. */
 static uint64_t eta_seconds(const struct nvmpfs_ioc_mirror *m)
 {
-	if (!m->resync_bytes_per_s || m->resync_done >= m->resync_total)
+	if (!m->resync_bytes_per_s || m->resync_done >= m->resync_total ||
+	    m->state != NVMPFS_MIRROR_SYNCING)
 		return 0;
 	return (m->resync_total - m->resync_done) * 4096 / m->resync_bytes_per_s;
 }
@@ -168,7 +169,7 @@ static void status_json(const struct nvmpfs_ioc_mirror *m)
 	       "\"last_rtt_us\": %llu, \"batches_sent\": %llu, "
 	       "\"batches_acked\": %llu, \"bytes_sent\": %llu, "
 	       "\"attaches\": %llu, \"losses\": %llu, \"lag_batches\": %llu, "
-	       "\"heals\": %llu, \"remote_bad\": %llu}}\n",
+	       "\"heals\": %llu, \"remote_bad\": %llu, \"resync_sent\": %llu}}\n",
 	       mirror_state(m->state), m->state ? m->peer : "",
 	       m->sealed ? "true" : "false", (unsigned long long)m->epoch,
 	       (unsigned long long)m->resync_done,
@@ -182,7 +183,8 @@ static void status_json(const struct nvmpfs_ioc_mirror *m)
 	       (unsigned long long)m->bytes_sent,
 	       (unsigned long long)m->attaches, (unsigned long long)m->losses,
 	       (unsigned long long)(m->last_seq - m->acked_seq),
-	       (unsigned long long)m->heals, (unsigned long long)m->remote_bad);
+	       (unsigned long long)m->heals, (unsigned long long)m->remote_bad,
+	       (unsigned long long)m->resync_sent);
 }
 
 static void status_text(const struct nvmpfs_ioc_mirror *m)
@@ -192,10 +194,11 @@ static void status_text(const struct nvmpfs_ioc_mirror *m)
 		return;
 	printf("%-16s %s%s\n", "peer", m->peer, m->sealed ? " (sealed)" : "");
 	printf("%-16s %llu\n", "epoch", (unsigned long long)m->epoch);
-	printf("%-16s %llu of %llu blocks", "resync",
+	printf("%-16s %llu of %llu blocks (%llu resent)", "resync",
 	       (unsigned long long)m->resync_done,
-	       (unsigned long long)m->resync_total);
-	if (m->resync_bytes_per_s)
+	       (unsigned long long)m->resync_total,
+	       (unsigned long long)m->resync_sent);
+	if (m->resync_bytes_per_s && m->state == NVMPFS_MIRROR_SYNCING)
 		printf(", %.1f MB/s, %llu s left",
 		       (double)m->resync_bytes_per_s / 1e6,
 		       (unsigned long long)eta_seconds(m));
@@ -237,20 +240,28 @@ static int cmd_status(const char *mnt)
 static int cmd_promote(const char *pool, bool force)
 {
 	char err[4600];
-	uint64_t before, after;
-	if (role_promote(pool, force, &before, &after, err, sizeof(err)) < 0) {
+	uint64_t before, after, data_bad = 0;
+	if (role_promote(pool, force, &before, &after, &data_bad, err,
+			 sizeof(err)) < 0) {
 		fprintf(stderr, "nvmpfsctl: %s\n", err);
 		return 2;
 	}
-	if (json)
+	if (json) {
 		printf("{\"promoted\": \"%s\", \"epoch\": %llu, "
-		       "\"old_epoch\": %llu}\n", pool,
-		       (unsigned long long)after, (unsigned long long)before);
-	else
-		printf("%s promoted: epoch %llu -> %llu; mount it with nvmpfs. "
-		       "Its old primary is refused as a mirror until it is "
-		       "demoted (nvmpfsctl demote).\n", pool,
-		       (unsigned long long)before, (unsigned long long)after);
+		       "\"old_epoch\": %llu, \"bad_data_blocks\": %llu}\n",
+		       pool, (unsigned long long)after,
+		       (unsigned long long)before, (unsigned long long)data_bad);
+		return 0;
+	}
+	printf("%s promoted: epoch %llu -> %llu; mount it with nvmpfs. "
+	       "Its old primary is refused as a mirror until it is "
+	       "demoted (nvmpfsctl demote).\n", pool,
+	       (unsigned long long)before, (unsigned long long)after);
+	if (data_bad)
+		printf("%llu data blocks fail their checksums: reads of them "
+		       "fail with EIO; after mounting, 'nvmpfsctl scrub' names "
+		       "their files (restore those from elsewhere).\n",
+		       (unsigned long long)data_bad);
 	return 0;
 }
 
@@ -534,8 +545,8 @@ static void print_verify(const struct nvmpfs_range *r,
 		       (unsigned long long)r[i].off,
 		       (unsigned long long)r[i].len,
 		       i >= first_mirror ? " (on the mirror)" : "");
-	printf("mirror: checked, %zu failed there (resent to it)\n",
-	       res->nfailed_mirror);
+	printf("mirror: checked, %zu failed there%s\n", res->nfailed_mirror,
+	       res->nfailed_mirror ? " (resent to it)" : "");
 }
 
 static int cmd_flush(int argc, char **argv, bool verify)
@@ -604,8 +615,23 @@ static int cmd_attrs(const char *path)
 	return 0;
 }
 
+/* --json may come after the command too (nvmpfsctl status MNT --json). */
+static int take_trailing_json(int argc, char **argv)
+{
+	int n = 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else
+			argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
+	argc = take_trailing_json(argc, argv);
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0)

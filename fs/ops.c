@@ -375,7 +375,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC)
 		rc = kill_priv_for_data(req, ino);
 	if (rc == 0)
-		rc = nvfs_open(fs_of(req), ino, fi->flags);
+		rc = changed(req, nvfs_open(fs_of(req), ino, fi->flags));
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -457,7 +457,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	/* The last close, or the death of the process: its leases end. */
 	if (nvfs_lease_end_owner(fs_of(req), fi->fh) > 0)
 		ops_invalidate_data(ino);
-	reply_status(req, nvfs_release(fs_of(req), ino));
+	/* It may free a file unlinked while open: a change. */
+	reply_status(req, changed(req, nvfs_release(fs_of(req), ino)));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,

@@ -146,7 +146,8 @@ struct nvmpfs_ioc_mirror {
 	uint64_t last_seq;        /* the newest batch */
 	uint64_t heals;           /* bad blocks healed with the mirror's copy */
 	uint64_t remote_bad;      /* blocks the mirror failed to verify */
-	uint64_t reserved[4];
+	uint64_t resync_sent;     /* of resync_done, blocks resent */
+	uint64_t reserved[3];
 };
 
 /*

@@ -97,10 +97,31 @@ static bool resend(struct mirror *m, uint64_t blk, uint64_t n, bool clear,
 	return ok;
 }
 
+/* What the compare does with one marked block. */
+enum verdict {
+	V_EQUAL,     /* the same on both sides: the mark goes */
+	V_SEND,      /* ours goes to the mirror */
+	V_KEEP,      /* ours fails its checksum and the mirror's copy has it:
+			never overwrite the good copy (a read or scrub of the
+			file heals ours from it); the mark goes */
+};
+
+static enum verdict judge_block(struct mirror *m, const uint8_t *base,
+				uint64_t blk, uint64_t theirs)
+{
+	uint64_t ours = block_hash(base, blk);
+	if (ours == theirs)
+		return V_EQUAL;
+	/* The checksum is the same XXH3 (0 read as 1) as the hash. */
+	uint64_t want = nvfs_block_csum(m->fs, blk);
+	return want && want == theirs ? V_KEEP : V_SEND;
+}
+
 /*
  * Compares the marked blocks of [first, first+n) with the mirror's:
  * equal ones lose their mark, the others are resent (and lose it once
- * acknowledged).
+ * acknowledged), but for a block of ours that fails its checksum where
+ * the mirror's copy matches it.
  */
 static bool compare_chunk(struct mirror *m, uint64_t first, uint32_t n,
 			  uint64_t *bytes)
@@ -115,30 +136,34 @@ static bool compare_chunk(struct mirror *m, uint64_t first, uint32_t n,
 	struct nvfs_identity id;
 	nvfs_identity(m->fs, &id);
 	bool ok = true;
+	uint64_t kept = 0;
 	for (uint32_t i = 0; i < n && ok;) {
-		if (!nvfs_oos_test(m->fs, first + i)) {
-			i++;
-			continue;
-		}
-		if (is_map_block(&id, first + i)) {
+		if (!nvfs_oos_test(m->fs, first + i) ||
+		    is_map_block(&id, first + i)) {
 			nvfs_oos_clear(m->fs, first + i, 1);
 			i++;
 			continue;
 		}
-		bool same = block_hash(base, first + i) == theirs[i];
+		enum verdict v = judge_block(m, base, first + i, theirs[i]);
 		uint32_t run = 1;
 		while (i + run < n && run < RUN_BLOCKS &&
 		       nvfs_oos_test(m->fs, first + i + run) &&
 		       !is_map_block(&id, first + i + run) &&
-		       (block_hash(base, first + i + run) == theirs[i + run]) == same)
+		       judge_block(m, base, first + i + run, theirs[i + run]) == v)
 			run++;
-		if (same)
-			nvfs_oos_clear(m->fs, first + i, run);
-		else
+		if (v == V_SEND)
 			ok = resend(m, first + i, run, true, bytes);
+		else
+			nvfs_oos_clear(m->fs, first + i, run);
+		kept += v == V_KEEP ? run : 0;
 		i += run;
 	}
 	free(theirs);
+	if (kept)
+		mirror_log(m, "mirror %s: %llu block(s) here fail their checksums "
+			   "and the mirror's copies match them: not sent (a read "
+			   "or scrub of their files heals them from the mirror)",
+			   m->peer, (unsigned long long)kept);
 	pthread_mutex_lock(&m->mu);
 	m->resync_done += n;
 	pthread_mutex_unlock(&m->mu);

@@ -16,8 +16,9 @@
 
 /* How often a waiting thread looks at its stop callback. */
 #define WAIT_SLICE_MS 100
-/* Between two attempts to attach. */
+/* Between two attempts to attach: doubling from the first to the last. */
 #define RETRY_MS 1000
+#define RETRY_MAX_MS 10000
 
 uint64_t mirror_now_ns(void)
 {
@@ -278,7 +279,11 @@ void mirror_lose(struct mirror *m, const char *why)
 		nvmr_shutdown(m->ch);
 	m->conn_lost = true;
 	drop_outstanding(m);
-	if (m->state == MIRROR_SYNCING || m->state == MIRROR_SYNCED) {
+	if (m->stop && m->state != MIRROR_DEGRADED) {
+		/* Unmounting: everything was sent and acknowledged. */
+		m->state = MIRROR_CONNECTING;
+		m->logged_state = (int)m->state;
+	} else if (m->state == MIRROR_SYNCING || m->state == MIRROR_SYNCED) {
 		m->state = MIRROR_DEGRADED;
 		m->losses++;
 		say_state(m, why);
@@ -485,6 +490,7 @@ static void *conn_main(void *arg)
 {
 	struct mirror *m = arg;
 	char err[512], last_err[512] = "";
+	int retry_ms = RETRY_MS;
 	for (;;) {
 		pthread_mutex_lock(&m->mu);
 		bool stop = m->stop;
@@ -499,11 +505,14 @@ static void *conn_main(void *arg)
 			snprintf(last_err, sizeof(last_err), "%s", err);
 			pthread_mutex_lock(&m->mu);
 			if (!m->stop)
-				wait_ms(m, RETRY_MS);
+				wait_ms(m, retry_ms);
 			pthread_mutex_unlock(&m->mu);
+			retry_ms = retry_ms * 2 < RETRY_MAX_MS ? retry_ms * 2
+							       : RETRY_MAX_MS;
 			continue;
 		}
 		last_err[0] = '\0';
+		retry_ms = RETRY_MS;
 		pthread_t receiver;
 		bool ok = pthread_create(&receiver, NULL, receiver_main, m) == 0;
 		pthread_mutex_lock(&m->mu);
@@ -538,6 +547,9 @@ int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
 	pthread_cond_init(&m->cv, NULL);
 	m->state = MIRROR_CONNECTING;
 	m->next_seq = nvfs_last_seq(fs);
+	struct nvfs_identity id;
+	nvfs_identity(fs, &id);
+	m->epoch = id.epoch;
 	m->acked_seq = m->covered_seq = m->next_seq;
 	snprintf(m->peer, sizeof(m->peer), "%s:%s", o->host, o->port);
 	nvfs_set_persist_hook(fs, persist_hook, m);
@@ -629,9 +641,14 @@ void mirror_get_status(struct mirror *m, struct mirror_status *st)
 	st->epoch = m->epoch;
 	st->resync_done = m->resync_done;
 	st->resync_total = m->resync_total;
-	uint64_t secs = (mirror_now_ns() - m->resync_started_ns) / 1000000000u;
-	if (m->resync_started_ns && secs)
-		st->resync_bytes_per_s = m->resync_done * NVMPFS_BLOCK_SIZE / secs;
+	/* Blocks compared or resent per second, over the resync so far (or
+	 * the whole of the last one). */
+	uint64_t end = m->resync_ended_ns ? m->resync_ended_ns : mirror_now_ns();
+	uint64_t ms = (end - m->resync_started_ns) / 1000000u;
+	if (m->resync_started_ns && ms)
+		st->resync_bytes_per_s = m->resync_done * NVMPFS_BLOCK_SIZE *
+					 1000u / ms;
+	st->resync_sent = m->resync_sent;
 	st->last_rtt_us = m->last_rtt_us;
 	st->batches_sent = m->batches_sent;
 	st->batches_acked = m->batches_acked;

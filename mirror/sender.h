@@ -54,7 +54,8 @@ struct mirror_status {
 	char peer[288];
 	uint64_t epoch;
 	uint64_t resync_done, resync_total;  /* blocks */
-	uint64_t resync_bytes_per_s;
+	uint64_t resync_bytes_per_s;         /* compared or resent */
+	uint64_t resync_sent;                /* blocks resent */
 	uint64_t out_of_sync;                /* blocks marked */
 	uint64_t last_rtt_us;                /* last acknowledgement round trip */
 	uint64_t batches_sent, batches_acked, bytes_sent;

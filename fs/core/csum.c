@@ -43,3 +43,10 @@ int csum_check_block(const struct nvfs *fs, uint64_t pblk)
 		return 1; /* nothing recorded: unverified */
 	return csum_of_block(fs, pblk) == want ? 0 : -EIO;
 }
+
+uint64_t nvfs_block_csum(struct nvfs *fs, uint64_t pblk)
+{
+	if (pblk >= fs->sb.block_count)
+		return 0;
+	return __atomic_load_n(csum_word(fs, pblk), __ATOMIC_RELAXED);
+}

@@ -113,6 +113,23 @@ static int recover(struct nvfs *fs, struct nvfs_mount_report *report,
 	return rc;
 }
 
+/*
+ * A mirror's replica caught in the middle of a resync may be torn
+ * anywhere: it is used only once promoted, knowingly (--force).
+ */
+static bool caught_mid_resync(const char *pool_path, char *err, size_t errlen)
+{
+	char marker[4200];
+	nvfs_resync_marker(pool_path, marker, sizeof(marker));
+	if (access(marker, F_OK) != 0)
+		return false;
+	snprintf(err, errlen, "%s: a mirror's replica caught in the middle of "
+		 "a resync (%s exists): it may mix old and new blocks; mount it "
+		 "read-only to look at it, or promote it first (nvmpfsctl "
+		 "promote --force) if no better copy exists", pool_path, marker);
+	return true;
+}
+
 int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 	       struct nvfs **out, struct nvfs_mount_report *report,
 	       char *err, size_t errlen)
@@ -141,6 +158,8 @@ int nvfs_mount(const char *pool_path, const struct nvfs_mount_opts *opts,
 			 "nvmpfsctl promote to mount it again", pool_path);
 		goto fail;
 	}
+	if (!fs->read_only && caught_mid_resync(pool_path, err, errlen))
+		goto fail;
 	report->was_clean = fs->sb.state == NVMPFS_STATE_CLEAN;
 	int undone = journal_recover(fs->pool, &fs->sb, err, errlen);
 	if (undone < 0)

@@ -351,8 +351,16 @@ int nvfs_oos_mark(struct nvfs *fs, const struct pool_range *ranges,
 void nvfs_oos_clear(struct nvfs *fs, uint64_t blk, uint64_t count);
 bool nvfs_oos_next(struct nvfs *fs, uint64_t from, uint64_t *blk);
 uint64_t nvfs_oos_count(struct nvfs *fs);
+/*
+ * The file nvmpfs-mirror keeps beside a pool while a resync runs (the
+ * pool is then no consistent image of its primary): POOL.resyncing.
+ * nvmpfs refuses to mount such a pool read-write, promote refuses it.
+ */
+void nvfs_resync_marker(const char *pool_path, char *out, size_t outlen);
 /* Marks every block of the pool (a full resync begins), durably. */
 int nvfs_oos_mark_all(struct nvfs *fs);
+/* The checksum recorded for pool block pblk (0: none). */
+uint64_t nvfs_block_csum(struct nvfs *fs, uint64_t pblk);
 /* Whether block blk is marked out of sync. */
 bool nvfs_oos_test(struct nvfs *fs, uint64_t blk);
 

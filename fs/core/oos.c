@@ -8,6 +8,7 @@
  * same word at once: atomic read-modify-writes.
  */
 #include <errno.h>
+#include <stdio.h>
 
 #include "fs.h"
 
@@ -124,4 +125,9 @@ bool nvfs_oos_test(struct nvfs *fs, uint64_t blk)
 		return false;
 	uint64_t word = __atomic_load_n(&oos_map(fs)[blk / 64], __ATOMIC_RELAXED);
 	return word >> (blk % 64) & 1;
+}
+
+void nvfs_resync_marker(const char *pool_path, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s.resyncing", pool_path);
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "nvfs.h"
 #include "role.h"
 #include "super.h"
 
@@ -24,8 +25,14 @@ static struct pool *open_for_role(const char *path, struct nvmpfs_super *sb,
 	return pool;
 }
 
-/* The pool must be one a mount would take as it is: fsck -n finds nothing. */
-static int check_consistent(const char *path, char *err, size_t errlen)
+/*
+ * The pool's metadata must be one a mount takes as it is: fsck -n finds
+ * nothing but, perhaps, data blocks failing their checksums (counted in
+ * *data_bad: no repair fixes those; reads of them fail with EIO, and their
+ * files are for the operator to restore).
+ */
+static int check_consistent(const char *path, uint64_t *data_bad, char *err,
+			    size_t errlen)
 {
 	struct check_opts co = { 0 };
 	struct check_result res;
@@ -35,10 +42,11 @@ static int check_consistent(const char *path, char *err, size_t errlen)
 		fclose(quiet);
 	if (rc < 0)
 		return -1;
-	if (res.found) {
+	*data_bad = res.data_bad;
+	if (res.found > res.data_bad) {
 		snprintf(err, errlen, "%s: the pool is not consistent (%llu "
 			 "problems): run fsck.nvmpfs -y on it first", path,
-			 (unsigned long long)res.found);
+			 (unsigned long long)(res.found - res.data_bad));
 		return -1;
 	}
 	return 0;
@@ -46,7 +54,7 @@ static int check_consistent(const char *path, char *err, size_t errlen)
 
 void role_resync_marker(const char *pool_path, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s.resyncing", pool_path);
+	nvfs_resync_marker(pool_path, out, outlen);
 }
 
 /* A replica caught in the middle of a resync may be torn anywhere. */
@@ -65,11 +73,12 @@ static int check_not_resyncing(const char *path, char *err, size_t errlen)
 }
 
 int role_promote(const char *path, bool force, uint64_t *old_epoch,
-		 uint64_t *new_epoch, char *err, size_t errlen)
+		 uint64_t *new_epoch, uint64_t *data_bad, char *err,
+		 size_t errlen)
 {
 	if (!force && check_not_resyncing(path, err, errlen) < 0)
 		return -1;
-	if (check_consistent(path, err, errlen) < 0)
+	if (check_consistent(path, data_bad, err, errlen) < 0)
 		return -1;
 	struct nvmpfs_super sb;
 	struct pool *pool = open_for_role(path, &sb, err, errlen);

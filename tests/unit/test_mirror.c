@@ -1201,7 +1201,9 @@ UNIT_TEST(replica_resync_marker)
 	CHECK_EQ(0, access(marker, F_OK));       /* a resync begins */
 	/* promote refuses such a replica, and says why. */
 	uint64_t e0, e1;
-	CHECK_EQ(-1, role_promote(pool->path, false, &e0, &e1, err, sizeof(err)));
+	uint64_t data_bad;
+	CHECK_EQ(-1, role_promote(pool->path, false, &e0, &e1, &data_bad, err,
+				  sizeof(err)));
 	CHECK_CONTAINS(err, "a resync was under way");
 	st.synced = 1;
 	REQUIRE_EQ(0, handle(&r, NVMR_SYNC_STATE, &st, sizeof(st), &reply, err));
