@@ -182,7 +182,8 @@ static struct built batch_of(uint64_t seq, uint32_t nranges,
 	struct nvmr_batch head = { .batch_seq = seq, .nranges = nranges };
 	uint8_t *p = (uint8_t *)b.words;
 	memcpy(p, &head, sizeof(head));
-	memcpy(p + sizeof(head), r, nr * sizeof(*r));
+	if (nr)
+		memcpy(p + sizeof(head), r, nr * sizeof(*r));
 	b.len = sizeof(head) + nr * sizeof(*r) + data_bytes;
 	if (b.len > sizeof(b.words))
 		FAIL("test batch too big");
