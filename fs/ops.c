@@ -82,6 +82,16 @@ int ops_sync_point(fuse_req_t req, int rc)
 	return mirror_wait(mirror, nvfs_last_seq(fs_of(req)), interrupted, req);
 }
 
+/*
+ * The blocks of big unlinked files are freed by the core's background
+ * thread: a call that ran out of space waits for that once, and is tried
+ * again when it freed something.
+ */
+static bool space_coming(fuse_req_t req, int64_t rc)
+{
+	return rc == -ENOSPC && nvfs_wait_reclaim(fs_of(req));
+}
+
 /* With mirror_sync=all, every change waits for the mirror too. */
 static int changed(fuse_req_t req, int rc)
 {
@@ -443,6 +453,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return;
 	}
 	ssize_t n = nvfs_write(fs_of(req), ino, buf, size, (uint64_t)off);
+	if (space_coming(req, n))
+		n = nvfs_write(fs_of(req), ino, buf, size, (uint64_t)off);
 	if (n >= 0 && (rc = changed(req, 0)))
 		n = rc;
 	if (n < 0)
@@ -605,10 +617,12 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	int rc = kill_priv_for_data(req, ino);
 	if (rc == 0)
-		rc = changed(req, nvfs_fallocate(fs_of(req), ino, mode,
-						 (uint64_t)offset,
-						 (uint64_t)length));
-	reply_status(req, rc);
+		rc = nvfs_fallocate(fs_of(req), ino, mode, (uint64_t)offset,
+				    (uint64_t)length);
+	if (space_coming(req, rc))
+		rc = nvfs_fallocate(fs_of(req), ino, mode, (uint64_t)offset,
+				    (uint64_t)length);
+	reply_status(req, changed(req, rc));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

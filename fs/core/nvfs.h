@@ -271,6 +271,11 @@ int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
 /* Known bad ranges of a file: copies up to max, returns how many there are. */
 ssize_t nvfs_bad_ranges(struct nvfs *fs, uint64_t ino, struct nvfs_range *out,
 			size_t max);
+/*
+ * Waits until the background thread has freed every dead file queued to
+ * it; false when nothing was queued (for a call that ran out of space).
+ */
+bool nvfs_wait_reclaim(struct nvfs *fs);
 void nvfs_get_stats(struct nvfs *fs, struct nvfs_stats *st);
 /*
  * Turns on POSIX ACLs: system.posix_acl_* attributes are kept, new inodes

@@ -158,3 +158,8 @@ bool reclaim_wait(struct nvfs *fs)
 	pthread_mutex_unlock(&r->mu);
 	return waited;
 }
+
+bool nvfs_wait_reclaim(struct nvfs *fs)
+{
+	return reclaim_wait(fs);
+}

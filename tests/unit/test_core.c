@@ -1976,6 +1976,29 @@ UNIT_TEST(enospc_small_pool)
 /* ------------------------------------------------------------------ */
 /* Persistence and crashes                                             */
 
+/* A big dead file is freed in the background; a call out of space waits. */
+UNIT_TEST(enospc_waits_for_reclaim)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("reclaimwait"), 64 * MiB, NULL);
+	nvfs_start(fs);
+	CHECK(!nvfs_wait_reclaim(fs));           /* nothing queued */
+	uint64_t start = free_blocks(fs);
+	uint64_t big = mkfile(fs, ROOT, "big");
+	uint64_t size = (start - 512) * BS;      /* > 4096 blocks: background */
+	write_pattern(fs, big, 0, size, 1);
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, "big"));
+	nvfs_forget(fs, big, 1);                 /* queued to the thread */
+	uint64_t again = mkfile(fs, ROOT, "again");
+	REQUIRE_EQ(0, nvfs_open(fs, again, O_RDWR));
+	/* Whether the thread is done yet or not, after the wait it is. */
+	nvfs_wait_reclaim(fs);
+	CHECK_GE(free_blocks(fs), start - 64);
+	write_pattern(fs, again, 0, size, 2);
+	CHECK(read_matches(fs, again, 0, size, 2));
+	nvfs_release(fs, again);
+	umount_fs(fs);
+}
+
 UNIT_TEST(persistence_remount)
 {
 	const char *path = tmp_pool("persist");
