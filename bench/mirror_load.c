@@ -197,14 +197,24 @@ static uint64_t next_random(uint64_t *s)
 	return *s;
 }
 
+/* 1 MiB writes: on a pool on disk, each write is an fdatasync. */
 static int fill(int fd, const char *path, uint64_t seed, uint64_t blocks)
 {
-	uint8_t buf[BLOCK];
-	for (uint64_t b = 0; b < blocks; b++) {
-		pattern(buf, seed, b, 0);
-		if (pwrite(fd, buf, BLOCK, (off_t)(b * BLOCK)) != BLOCK)
+	const uint64_t chunk = 256;
+	uint8_t *buf = malloc(chunk * BLOCK);
+	if (!buf)
+		return fail("malloc", path);
+	for (uint64_t b = 0; b < blocks; b += chunk) {
+		uint64_t n = blocks - b < chunk ? blocks - b : chunk;
+		for (uint64_t i = 0; i < n; i++)
+			pattern(buf + i * BLOCK, seed, b + i, 0);
+		if (pwrite(fd, buf, n * BLOCK, (off_t)(b * BLOCK)) !=
+		    (ssize_t)(n * BLOCK)) {
+			free(buf);
 			return fail("fill", path);
+		}
 	}
+	free(buf);
 	return fsync(fd) < 0 ? fail("fsync", path) : 0;
 }
 
