@@ -142,6 +142,23 @@ static void *map_file(struct pool *pool, bool *synced)
 		    pool->private_map ? MAP_PRIVATE : MAP_SHARED, pool->fd, 0);
 }
 
+/*
+ * A pool in the page cache of a disk file system (mode msync): each drain
+ * writes back the dirty pages of the file, and the kernel writes back a
+ * whole folio for one dirty byte -- up to 2 MiB where readahead (or the
+ * writes of mkfs) made large folios, which turned a 4 KiB write into a
+ * megabyte written.  Cached pages are dropped (they are clean: the pool
+ * was made durable when let go of) and faults read single pages from now
+ * on, so a drain writes back about what it changed.
+ */
+static void small_pages(struct pool *pool)
+{
+	if (pool->read_only)
+		return;
+	posix_fadvise(pool->fd, 0, 0, POSIX_FADV_DONTNEED);
+	madvise(pool->base, pool->size, MADV_RANDOM);
+}
+
 static int map_pool(struct pool *pool, char *err, size_t errlen)
 {
 	struct stat st;
@@ -173,6 +190,8 @@ static int map_pool(struct pool *pool, char *err, size_t errlen)
 	}
 	pool->base = p;
 	pool->is_pmem = pool->map_sync || pmem_is_pmem(p, pool->size) != 0;
+	if (!pool->is_pmem && !pool->in_memory)
+		small_pages(pool);
 	return 0;
 }
 

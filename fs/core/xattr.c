@@ -138,9 +138,24 @@ int xattr_acl_chmod(struct nvfs *fs, struct nvmpfs_inode *inode)
  * other bits of the mode (and may cost set-group-ID, see setid.c), and one
  * that says no more than the mode is not kept (as on Linux).
  */
+/*
+ * A minimal access ACL where none is kept changes the mode alone (and
+ * ctime), as a chmod does: two single-word stores, one drain.  cp -a and
+ * tar set one on every file they copy.
+ */
+static int set_mode_only(struct nvfs *fs, struct nvmpfs_inode *inode,
+			 uint32_t mode)
+{
+	uint32_t m = (inode->mode & S_IFMT) | (mode & 07777u);
+	inode_store64(fs, (uint64_t *)&inode->mode,
+		      (uint64_t)m | (uint64_t)inode->nlink << 32);
+	inode_touch_now(fs, inode, false, true);
+	return pool_drain(fs->pool);
+}
+
 static int set_acl(struct nvfs *fs, const struct nvfs_ctx *ctx,
 		   struct nvmpfs_inode *inode, const char *name,
-		   const void *value, size_t size)
+		   const void *value, size_t size, bool exists)
 {
 	if (!acl_valid(value, size))
 		return -EINVAL;
@@ -151,6 +166,8 @@ static int set_acl(struct nvfs *fs, const struct nvfs_ctx *ctx,
 	uint32_t mode = (inode->mode & 07000u) | acl_mode_bits(value, size);
 	mode &= ~setid_to_drop(inode, ctx, NVFS_CHANGE_ACL);
 	c.mode = &mode;
+	if (acl_is_minimal(value, size) && !exists)
+		return set_mode_only(fs, inode, mode);
 	if (acl_is_minimal(value, size))
 		c.name = NULL;
 	return change(fs, inode, &c);
@@ -186,7 +203,7 @@ int nvfs_setxattr(struct nvfs *fs, const struct nvfs_ctx *ctx, uint64_t ino,
 		else if ((flags & XATTR_REPLACE) && !exists)
 			rc = -ENODATA;
 		else if (is_acl_name(name))
-			rc = set_acl(fs, ctx, inode, name, value, size);
+			rc = set_acl(fs, ctx, inode, name, value, size, exists);
 		else
 			rc = change(fs, inode, &c);
 	}
