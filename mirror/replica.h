@@ -20,7 +20,13 @@
 struct replica {
 	struct pool *pool;
 	uint64_t block_count;     /* whole blocks of the pool */
-	uint64_t applied;         /* highest batch durable in this session */
+	uint64_t applied;         /* highest batch durable (and acknowledged)
+				     in this session */
+	uint64_t received;        /* highest batch written to the pool */
+	bool defer;               /* set by the caller before a BATCH: more
+				     batches are waiting, leave the drain and
+				     the ACK to a later one (replica_flush) */
+	uint32_t deferred;        /* batches written, not yet made durable */
 	uint64_t batches, bytes;  /* applied in this session */
 	int pool_error;           /* a drain failed (-errno): sticky */
 	uint8_t *out;             /* reply payloads are built here */
@@ -42,6 +48,13 @@ void replica_init(struct replica *r, struct pool *pool);
 int replica_mark_resync(const char *pool_path, bool on, char *err,
 			size_t errlen);
 void replica_free(struct replica *r);
+/*
+ * Makes the batches written with defer durable, with one drain, and
+ * acknowledges the last (reply type 0 when there were none).  Called
+ * before any other message is handled, and when no batch follows.
+ */
+int replica_flush(struct replica *r, struct replica_reply *reply, char *err,
+		  size_t errlen);
 /* A new primary session: batch numbers start again. */
 void replica_new_session(struct replica *r);
 

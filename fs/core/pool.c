@@ -462,16 +462,25 @@ int pool_drain(struct pool *pool)
 	struct batch *b = batch_of(pool);
 	if (b->n == 0)
 		return pool->sync_error ? -EIO : 0;
-	int rc = persist_batch(pool, b);
-	__atomic_add_fetch(&pool->drains, 1, __ATOMIC_RELAXED);
 	uint64_t seq = 0;
+	int rc = 0;
 	/*
 	 * The hook makes its own stores durable with pool_persist_quiet,
-	 * never through this batch.
+	 * never through this batch.  Where a drain is an fdatasync, the hook
+	 * goes first (the bytes it copies are the same before and after):
+	 * the mirror's flush then overlaps ours instead of following it.
 	 */
-	if (rc == 0 && pool->hook)
-		rc = pool->hook(pool->hook_arg, pool, b->r, b->n, &seq);
-	else
+	pool_persist_hook hook = pool->hook;
+	void *arg = pool->hook_arg;
+	bool hook_first = hook && !pool->is_pmem;
+	if (hook_first)
+		rc = hook(arg, pool, b->r, b->n, &seq);
+	int prc = persist_batch(pool, b);
+	rc = prc ? prc : rc;
+	__atomic_add_fetch(&pool->drains, 1, __ATOMIC_RELAXED);
+	if (hook && !hook_first && rc == 0)
+		rc = hook(arg, pool, b->r, b->n, &seq);
+	else if (!hook)
 		seq = __atomic_add_fetch(&pool->seq, 1, __ATOMIC_RELAXED);
 	b->last_seq = seq;
 	b->n = 0;

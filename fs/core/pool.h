@@ -51,9 +51,11 @@ struct pool_range {
 };
 
 /*
- * Called after each drain with the draining thread's ranges (durable
- * locally by then), before anyone else may change them (the caller still
- * holds its locks): the mirror copies their bytes here.  It gives the
+ * Called at each drain with the draining thread's ranges -- after they
+ * are durable locally on persistent memory; just before the fdatasync
+ * where a drain is one (so that the mirror's flush overlaps it) --, before
+ * anyone else may change them (the caller still holds its locks): the
+ * mirror copies their bytes here.  It gives the
  * batch its sequence number (*seq, increasing in the order of the calls,
  * which the hook serialises) and returns 0 or a negative errno, which
  * pool_drain passes on.
