@@ -116,7 +116,7 @@ static int call(struct mirror *m, uint16_t type, void *payload, size_t len,
 void mirror_kick(struct mirror *m)
 {
 	pthread_mutex_lock(&m->mu);
-	pthread_cond_broadcast(&m->cv);
+	pthread_cond_broadcast(&m->idle_cv);
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -270,7 +270,7 @@ static void resend_bad(struct mirror *m, const uint64_t *bad, size_t nbad)
 	m->remote_bad += nbad;
 	if (m->state == MIRROR_SYNCED)
 		m->state = MIRROR_SYNCING;  /* until the resync rewrote them */
-	pthread_cond_broadcast(&m->cv);
+	mirror_wake_all(m);
 	pthread_mutex_unlock(&m->mu);
 	mirror_log(m, "mirror %s: %zu block(s) failed verification there; "
 		   "resending them", m->peer, nbad);

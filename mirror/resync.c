@@ -308,7 +308,7 @@ void *mirror_resync_main(void *arg)
 		}
 		pthread_mutex_lock(&m->mu);
 		while (!over(m) && nvfs_oos_count(m->fs) == 0)
-			pthread_cond_wait(&m->cv, &m->mu);
+			pthread_cond_wait(&m->idle_cv, &m->mu);
 		bool done = over(m);
 		pthread_mutex_unlock(&m->mu);
 		if (done)

@@ -48,15 +48,22 @@ void mirror_log(struct mirror *m, const char *fmt, ...)
 	nvfs_say(m->fs, msg);
 }
 
-/* Timed wait on the sender's condition (mu held). */
-static void wait_ms(struct mirror *m, int ms)
+/* Timed wait on one of the sender's conditions (mu held). */
+static void wait_ms(struct mirror *m, pthread_cond_t *cv, int ms)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)ms * 1000000u;
 	ts.tv_sec += (time_t)(ns / 1000000000u);
 	ts.tv_nsec = (long)(ns % 1000000000u);
-	pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+	pthread_cond_timedwait(cv, &m->mu, &ts);
+}
+
+void mirror_wake_all(struct mirror *m)
+{
+	pthread_cond_broadcast(&m->cv);
+	pthread_cond_broadcast(&m->queue_cv);
+	pthread_cond_broadcast(&m->idle_cv);
 }
 
 /* ---- the queue ---- */
@@ -95,7 +102,7 @@ void mirror_enqueue(struct mirror *m, struct qitem *it)
 {
 	m->queued_bytes += it->len;
 	qpush(&m->queue, it);
-	pthread_cond_broadcast(&m->cv);
+	pthread_cond_signal(&m->queue_cv);
 }
 
 struct qitem *mirror_make_batch(struct mirror *m,
@@ -195,8 +202,11 @@ static int persist_hook(void *arg, struct pool *pool,
 		*seq = ++m->next_seq;
 	while (sent && m->queued_bytes > m->o.window && !m->conn_lost &&
 	       !m->stop && (m->state == MIRROR_SYNCING ||
-			    m->state == MIRROR_SYNCED))
-		wait_ms(m, WAIT_SLICE_MS);
+			    m->state == MIRROR_SYNCED)) {
+		m->bp_waiters++;
+		wait_ms(m, &m->cv, WAIT_SLICE_MS);
+		m->bp_waiters--;
+	}
 	pool_publish_seq(pool, *seq);
 	pthread_mutex_unlock(&m->mu);
 	if (sent)
@@ -288,7 +298,7 @@ void mirror_lose(struct mirror *m, const char *why)
 		m->losses++;
 		say_state(m, why);
 	}
-	pthread_cond_broadcast(&m->cv);
+	mirror_wake_all(m);
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -393,7 +403,7 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 	m->attaches++;
 	snprintf(m->peer, sizeof(m->peer), "%s", nvmr_peer(ch));
 	say_state(m, "");
-	pthread_cond_broadcast(&m->cv);
+	mirror_wake_all(m);
 	pthread_mutex_unlock(&m->mu);
 	return 0;
 }
@@ -416,7 +426,8 @@ static int send_item(struct mirror *m, struct qitem *it)
 		m->bytes_sent += it->len;
 	}
 	m->sending = it;
-	pthread_cond_broadcast(&m->cv);
+	if (m->bp_waiters)
+		pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
 	int rc = nvmr_send(m->ch, it->type, &iov, 1);
 	pthread_mutex_lock(&m->mu);
@@ -451,7 +462,7 @@ static void serve(struct mirror *m)
 			break;
 		struct qitem *it = qpop(&m->queue);
 		if (!it) {
-			wait_ms(m, WAIT_SLICE_MS);
+			wait_ms(m, &m->queue_cv, WAIT_SLICE_MS);
 			continue;
 		}
 		pthread_mutex_unlock(&m->mu);
@@ -472,7 +483,7 @@ static void detach(struct mirror *m, pthread_t receiver)
 	if (m->ch)
 		nvmr_shutdown(m->ch);
 	m->conn_lost = true;
-	pthread_cond_broadcast(&m->cv);
+	mirror_wake_all(m);
 	bool resync = m->resync_running;
 	pthread_mutex_unlock(&m->mu);
 	pthread_join(receiver, NULL);
@@ -505,7 +516,7 @@ static void *conn_main(void *arg)
 			snprintf(last_err, sizeof(last_err), "%s", err);
 			pthread_mutex_lock(&m->mu);
 			if (!m->stop)
-				wait_ms(m, retry_ms);
+				wait_ms(m, &m->queue_cv, retry_ms);
 			pthread_mutex_unlock(&m->mu);
 			retry_ms = retry_ms * 2 < RETRY_MAX_MS ? retry_ms * 2
 							       : RETRY_MAX_MS;
@@ -545,6 +556,8 @@ int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->call_mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
+	pthread_cond_init(&m->queue_cv, NULL);
+	pthread_cond_init(&m->idle_cv, NULL);
 	m->state = MIRROR_CONNECTING;
 	m->next_seq = nvfs_last_seq(fs);
 	struct nvfs_identity id;
@@ -573,12 +586,14 @@ void mirror_stop(struct mirror *m)
 	nvfs_set_persist_hook(m->fs, NULL, NULL);
 	pthread_mutex_lock(&m->mu);
 	m->stop = true;
-	pthread_cond_broadcast(&m->cv);
+	mirror_wake_all(m);
 	pthread_mutex_unlock(&m->mu);
 	pthread_join(m->conn_thread, NULL);
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->call_mu);
 	pthread_cond_destroy(&m->cv);
+	pthread_cond_destroy(&m->queue_cv);
+	pthread_cond_destroy(&m->idle_cv);
 	free(m);
 }
 
@@ -626,7 +641,7 @@ int mirror_wait(struct mirror *m, uint64_t seq, bool (*stop)(void *),
 			rc = -EINTR;
 			break;
 		}
-		wait_ms(m, WAIT_SLICE_MS);
+		wait_ms(m, &m->cv, WAIT_SLICE_MS);
 	}
 	pthread_mutex_unlock(&m->mu);
 	return rc;

@@ -42,7 +42,10 @@ struct mirror {
 	struct mirror_opts o;
 	pthread_t conn_thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;       /* any change below */
+	pthread_cond_t cv;       /* acknowledgements, state, replies */
+	pthread_cond_t queue_cv; /* the connection thread: something to send */
+	pthread_cond_t idle_cv;  /* the resync thread, synced: marks or loss */
+	int bp_waiters;          /* persist hooks waiting for room */
 	enum mirror_state state;
 	bool stop;
 	bool ever_attached;
@@ -80,6 +83,8 @@ struct mirror {
 };
 
 uint64_t mirror_now_ns(void);
+/* Wakes every thread of the sender (a loss, a stop, an attach; mu held). */
+void mirror_wake_all(struct mirror *m);
 /* Appends an item to the queue (mu held) and wakes the sender. */
 void mirror_enqueue(struct mirror *m, struct qitem *it);
 /*
