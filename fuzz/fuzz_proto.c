@@ -212,6 +212,7 @@ static void *mirror_thread(void *arg)
 {
 	struct mirror_run *m = arg;
 	session_run(&m->server, m->ch);
+	nvmr_close(m->ch);           /* the server's connection thread would */
 	return NULL;
 }
 
@@ -287,6 +288,7 @@ static void end_session(struct mirror_run *m)
 	pthread_join(m->thread, NULL);
 	replica_free(&m->server.replica);
 	pthread_mutex_destroy(&m->server.mu);
+	pthread_cond_destroy(&m->server.cv);
 }
 
 static void run_raw(struct input *in)

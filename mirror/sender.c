@@ -285,6 +285,12 @@ static void say_state(struct mirror *m, const char *why)
 void mirror_lose(struct mirror *m, const char *why)
 {
 	pthread_mutex_lock(&m->mu);
+	if (m->conn_lost) {
+		/* Lost already (the receiver's end of stream after our own
+		 * shutdown, say): the first to notice says why. */
+		pthread_mutex_unlock(&m->mu);
+		return;
+	}
 	if (m->ch)
 		nvmr_shutdown(m->ch);
 	m->conn_lost = true;
@@ -355,6 +361,13 @@ static void *receiver_main(void *arg)
 				type == NVMR_READ_REPLY) &&
 		    mirror_got_reply(m, type, p, len) == 0)
 			continue;
+		if (rc == 0) {
+			pthread_mutex_lock(&m->mu);
+			m->last_heard_ns = mirror_now_ns();
+			if (type == NVMR_PONG)
+				m->ping_sent_ns = 0;
+			pthread_mutex_unlock(&m->mu);
+		}
 		if (rc == 0 && type == NVMR_PONG)
 			continue;
 		if (rc == 0) {
@@ -396,6 +409,8 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 	pthread_mutex_lock(&m->mu);
 	m->ch = ch;
 	m->conn_lost = false;
+	m->last_heard_ns = mirror_now_ns();
+	m->ping_sent_ns = 0;
 	m->epoch = id.epoch;
 	m->sealed = ready.flags & NVMR_F_SEAL;
 	m->full_compare = ready.full_resync;
@@ -439,12 +454,35 @@ static int send_item(struct mirror *m, struct qitem *it)
 	return rc;
 }
 
-/* The oldest unacknowledged batch is older than the timeout (mu held). */
+/*
+ * The oldest unacknowledged batch, or the heartbeat, is older than the
+ * timeout (mu held).
+ */
 static bool ack_overdue(struct mirror *m)
 {
+	uint64_t now = mirror_now_ns(), limit = (uint64_t)m->o.timeout_ms * 1000000u;
 	struct qitem *it = m->inflight.head;
-	return it && mirror_now_ns() - it->sent_ns >
-			     (uint64_t)m->o.timeout_ms * 1000000u;
+	return (it && now - it->sent_ns > limit) ||
+	       (m->ping_sent_ns && now - m->ping_sent_ns > limit);
+}
+
+/*
+ * An idle connection is probed: a partition that TCP does not notice
+ * (nothing to send, so no timeout of its own) is then found within about
+ * two timeouts, not at the next write (mu held).
+ */
+static void heartbeat(struct mirror *m)
+{
+	uint64_t now = mirror_now_ns();
+	if (m->ping_sent_ns || m->inflight.head || m->queue.head ||
+	    now - m->last_heard_ns < (uint64_t)m->o.timeout_ms * 500000u)
+		return;
+	struct qitem *it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->type = NVMR_PING;
+	m->ping_sent_ns = now;
+	mirror_enqueue(m, it);
 }
 
 /* Sends until the connection is lost or the sender stops. */
@@ -460,6 +498,7 @@ static void serve(struct mirror *m)
 		}
 		if (m->stop && !m->queue.head && !m->inflight.head)
 			break;
+		heartbeat(m);
 		struct qitem *it = qpop(&m->queue);
 		if (!it) {
 			wait_ms(m, &m->queue_cv, WAIT_SLICE_MS);

@@ -59,6 +59,8 @@ struct mirror {
 	uint64_t queued_bytes;
 	struct nvmr_channel *ch;
 	bool conn_lost;          /* the connection failed: tear it down */
+	uint64_t last_heard_ns;  /* the mirror's last message */
+	uint64_t ping_sent_ns;   /* a PING waiting for its PONG, or 0 */
 	/* resync */
 	pthread_t resync_thread;
 	bool resync_running;

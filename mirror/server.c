@@ -1,14 +1,20 @@
 /*
- * One primary at a time: the first connection gets a session thread;
- * while it runs, another connection is told BUSY (after its HELLO, so
- * that the refusal is read rather than lost to a reset).
+ * Connections and the one session (see server.h): a thread per
+ * connection, at most MIRROR_MAX_CONNS of them; the session belongs to
+ * the first connection that proves the key while none holds it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "channel_internal.h"
 #include "mlog.h"
 #include "server.h"
+
+struct conn_arg {
+	struct mirror_server *s;
+	struct nvmr_channel *ch;
+};
 
 void server_init(struct mirror_server *s, struct pool *pool,
 		 const struct nvmr_key *key)
@@ -18,89 +24,123 @@ void server_init(struct mirror_server *s, struct pool *pool,
 	s->key = *key;
 	replica_init(&s->replica, pool);
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
 }
 
-
-static void *session_thread(void *arg)
+/* Takes ch off the list of connections (mu held). */
+static void forget_conn(struct mirror_server *s, struct nvmr_channel *ch)
 {
-	struct mirror_server *s = arg;
-	pthread_mutex_lock(&s->mu);
-	struct nvmr_channel *ch = s->active;
-	pthread_mutex_unlock(&s->mu);
-	session_run(s, ch);
-	pthread_mutex_lock(&s->mu);
-	s->running = false;
-	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->nconns; i++)
+		if (s->conns[i] == ch) {
+			s->conns[i] = s->conns[s->nconns - 1];
+			s->conn_since[i] = s->conn_since[s->nconns - 1];
+			s->nconns--;
+			break;
+		}
+	pthread_cond_broadcast(&s->cv);
+}
+
+static void *conn_thread(void *arg)
+{
+	struct conn_arg a = *(struct conn_arg *)arg;
+	free(arg);
+	session_run(a.s, a.ch);          /* closes nothing: we do */
+	pthread_mutex_lock(&a.s->mu);
+	forget_conn(a.s, a.ch);
+	pthread_mutex_unlock(&a.s->mu);
+	nvmr_close(a.ch);
 	return NULL;
 }
 
-static void refuse_busy(struct nvmr_channel *ch, const char *serving)
+/*
+ * Full: the oldest connection that has not proven the key is cut (its
+ * thread sees its handshake fail), so unproven peers cannot fill the
+ * table for long (mu held).  False when every one is the session's.
+ */
+static bool make_room(struct mirror_server *s)
 {
-	char text[256], err[512];
-	uint16_t type;
-	const uint8_t *p;
-	size_t len;
-	/* Whatever it says first (HELLO), then the refusal. */
-	(void)nvmr_recv(ch, MIRROR_BUSY_WAIT_MS, &type, &p, &len, err,
-			sizeof(err));
-	snprintf(text, sizeof(text), "busy: this mirror serves the primary at "
-		 "%s; one primary at a time", serving);
-	nvmr_refuse(ch, NVMR_REFUSE_BUSY, text);
-	mlog(LOG_WARNING, "%s: refused: %s", nvmr_peer(ch), text);
-	nvmr_close(ch);
-}
-
-/* Joins a session thread that has ended; false if one still runs. */
-static bool reap(struct mirror_server *s)
-{
-	pthread_mutex_lock(&s->mu);
-	bool busy = s->running;
-	bool join = s->has_thread && !busy;
-	pthread_mutex_unlock(&s->mu);
-	if (join) {
-		pthread_join(s->thread, NULL);
-		s->has_thread = false;
-	}
-	return !busy;
+	int oldest = -1;
+	for (int i = 0; i < s->nconns; i++)
+		if (s->conns[i] != s->active &&
+		    (oldest < 0 || s->conn_since[i] < s->conn_since[oldest]))
+			oldest = i;
+	if (oldest < 0)
+		return false;
+	mlog(LOG_WARNING, "%s: cut: too many connections that have not "
+	     "proven the key", nvmr_peer(s->conns[oldest]));
+	nvmr_shutdown(s->conns[oldest]);
+	return true;
 }
 
 void server_take(struct mirror_server *s, struct nvmr_channel *ch)
 {
-	if (!reap(s)) {
-		char serving[NVMR_PEER_MAX];
-		pthread_mutex_lock(&s->mu);
-		snprintf(serving, sizeof(serving), "%s", s->active_peer);
-		pthread_mutex_unlock(&s->mu);
-		refuse_busy(ch, serving);
-		return;
-	}
+	struct conn_arg *a = malloc(sizeof(*a));
 	pthread_mutex_lock(&s->mu);
-	s->active = ch;
-	snprintf(s->active_peer, sizeof(s->active_peer), "%s", nvmr_peer(ch));
-	s->running = true;
-	pthread_mutex_unlock(&s->mu);
-	if (pthread_create(&s->thread, NULL, session_thread, s) != 0) {
-		mlog(LOG_ERR, "%s: cannot start a session thread",
-		     nvmr_peer(ch));
-		pthread_mutex_lock(&s->mu);
-		s->active = NULL;
-		s->running = false;
-		pthread_mutex_unlock(&s->mu);
-		nvmr_close(ch);
-		return;
+	if (s->nconns == MIRROR_MAX_CONNS)
+		make_room(s);
+	/* The cut connection's thread takes itself off the list. */
+	while (s->nconns == MIRROR_MAX_CONNS && !s->stopping)
+		pthread_cond_wait(&s->cv, &s->mu);
+	bool ok = a && !s->stopping;
+	if (ok) {
+		s->conns[s->nconns] = ch;
+		s->conn_since[s->nconns] = nvmr_now_ns();
+		s->nconns++;
 	}
-	s->has_thread = true;
+	pthread_mutex_unlock(&s->mu);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (ok) {
+		*a = (struct conn_arg){ s, ch };
+		ok = pthread_create(&t, &attr, conn_thread, a) == 0;
+		if (!ok) {
+			mlog(LOG_ERR, "%s: cannot start a thread", nvmr_peer(ch));
+			pthread_mutex_lock(&s->mu);
+			forget_conn(s, ch);
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	pthread_attr_destroy(&attr);
+	if (!ok) {
+		free(a);
+		nvmr_close(ch);
+	}
+}
+
+bool server_claim(struct mirror_server *s, struct nvmr_channel *ch,
+		  char *text, size_t textlen)
+{
+	pthread_mutex_lock(&s->mu);
+	bool ok = !s->active && !s->stopping;
+	if (ok) {
+		s->active = ch;
+		snprintf(s->active_peer, sizeof(s->active_peer), "%s",
+			 nvmr_peer(ch));
+	} else {
+		snprintf(text, textlen, "busy: this mirror serves the primary "
+			 "at %s; one primary at a time", s->active_peer);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+void server_release(struct mirror_server *s, struct nvmr_channel *ch)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->active == ch)
+		s->active = NULL;
+	pthread_mutex_unlock(&s->mu);
 }
 
 void server_stop(struct mirror_server *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
-	if (s->active)
-		nvmr_shutdown(s->active);
+	for (int i = 0; i < s->nconns; i++)
+		nvmr_shutdown(s->conns[i]);
+	while (s->nconns)
+		pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
-	if (s->has_thread) {
-		pthread_join(s->thread, NULL);
-		s->has_thread = false;
-	}
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "channel_internal.h"
@@ -28,38 +29,83 @@ static void log_attach(struct mirror_server *s, struct nvmr_channel *ch,
 	     ready->full_resync ? ", full resync asked" : "");
 }
 
-/* The handshake; 0 when the primary may go on. */
+/* The pool as it is now, and why it cannot be used if it cannot. */
+static void look_at_pool(struct mirror_server *s, struct mirror_pool_view *v,
+			 struct mirror_judge_ctx *jc, char *problem,
+			 size_t problemlen)
+{
+	*jc = (struct mirror_judge_ctx){ .pool = s->pool, .view = v };
+	if (mirror_pool_view(s->pool, v, problem, problemlen) < 0) {
+		/* Say who we are as far as we know; the judge refuses. */
+		v->state = NVMR_POOL_REPLICA;
+		v->sb.block_count = s->pool->size / NVMPFS_BLOCK_SIZE;
+		jc->unusable = problem;
+	} else if (s->replica.pool_error) {
+		snprintf(problem, problemlen, "%s: a drain failed (%s); restart "
+			 "nvmpfs-mirror once its storage is sound", s->pool->path,
+			 strerror(-s->replica.pool_error));
+		jc->unusable = problem;
+	}
+}
+
+struct claim {
+	struct mirror_server *s;
+	struct nvmr_channel *ch;
+	struct mirror_pool_view v;
+	struct mirror_judge_ctx jc;
+	char problem[512];
+	bool held;               /* this connection holds the session */
+};
+
+/*
+ * The judge's step, reached once the peer has proven the key: the session
+ * is taken (or the peer refused BUSY), and the pool looked at again, now
+ * that no other session changes it.
+ */
+static int claim_and_judge(void *arg, const struct nvmr_hello *hello,
+			   bool *full_resync, char *text, size_t textlen)
+{
+	struct claim *c = arg;
+	if (!server_claim(c->s, c->ch, text, textlen))
+		return NVMR_REFUSE_BUSY;
+	c->held = true;
+	look_at_pool(c->s, &c->v, &c->jc, c->problem, sizeof(c->problem));
+	replica_new_session(&c->s->replica);
+	int code = mirror_judge(&c->jc, hello, full_resync, text, textlen);
+	if (code) {
+		server_release(c->s, c->ch);
+		c->held = false;
+	}
+	return code;
+}
+
+/* The handshake; 0 when the primary may go on (and holds the session). */
 static int attach(struct mirror_server *s, struct nvmr_channel *ch)
 {
-	struct mirror_pool_view v;
+	struct claim *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->s = s;
+	c->ch = ch;
+	char err[1024];
 	struct nvmr_pool_id id;
-	char problem[512], err[1024];
-	struct mirror_judge_ctx jc = { .pool = s->pool, .view = &v };
-	if (mirror_pool_view(s->pool, &v, problem, sizeof(problem)) < 0) {
-		/* Say who we are as far as we know; the judge refuses. */
-		v.state = NVMR_POOL_REPLICA;
-		v.sb.block_count = s->pool->size / NVMPFS_BLOCK_SIZE;
-		jc.unusable = problem;
-	} else if (s->replica.pool_error) {
-		snprintf(problem, sizeof(problem), "%s: a drain failed (%s); "
-			 "restart nvmpfs-mirror once its storage is sound",
-			 s->pool->path, strerror(-s->replica.pool_error));
-		jc.unusable = problem;
-	}
-	mirror_pool_id(s->pool, &v.sb, &id);
+	look_at_pool(s, &c->v, &c->jc, c->problem, sizeof(c->problem));
+	mirror_pool_id(s->pool, &c->v.sb, &id);
 	struct nvmr_hello hello;
 	struct nvmr_ready ready;
-	replica_new_session(&s->replica);
-	int rc = nvmr_handshake_mirror(ch, &s->key, &id, v.state, true,
-				       s->replica.applied, mirror_judge, &jc,
-				       &hello, &ready, err, sizeof(err));
+	int rc = nvmr_handshake_mirror(ch, &s->key, &id, c->v.state, true, 0,
+				       claim_and_judge, c, &hello, &ready, err,
+				       sizeof(err));
 	if (rc < 0) {
+		if (c->held)
+			server_release(s, ch);
 		mlog(LOG_WARNING, "%s: not attached: %s", nvmr_peer(ch),
 		     nvmr_strip_peer(ch, err));
-		return rc;
+	} else {
+		log_attach(s, ch, &c->v, &hello, &ready);
 	}
-	log_attach(s, ch, &v, &hello, &ready);
-	return 0;
+	free(c);
+	return rc;
 }
 
 static int send_reply(struct nvmr_channel *ch, const struct replica_reply *r,
@@ -165,8 +211,5 @@ void session_run(struct mirror_server *s, struct nvmr_channel *ch)
 		     n == 1 ? "batch" : "batches", s->replica.bytes,
 		     stopping ? "nvmpfs-mirror is stopping" : why);
 	}
-	pthread_mutex_lock(&s->mu);
-	s->active = NULL;
-	pthread_mutex_unlock(&s->mu);
-	nvmr_close(ch);
+	server_release(s, ch);
 }
