@@ -253,11 +253,16 @@ static bool size_waits(const struct fill *f, uint64_t end)
 
 /*
  * The drains of one round (see the top of the file).  The order keeps a
- * crash from showing a size whose bytes are not there: new blocks past
- * the size get their data and their leaf entries in the first drain
- * (nobody reads past the size); entries inside the size, and new nodes,
- * are published after it; the size moves last -- in a drain of its own
- * when what it shows was not durable before this round's last drain.
+ * crash from showing a size whose bytes are not there: new blocks from
+ * the one holding the end of file on get their data and their leaf
+ * entries in the first drain (nobody reads past the size, a new block was
+ * a hole, and its bytes below the size are zeros or this write's; a crash
+ * then leaves bytes past the size, which recovery zeroes); entries of
+ * blocks wholly inside the size, and new nodes, are published after it;
+ * the size moves last -- in a drain of its own when what it shows was not
+ * durable before this round's last drain.  (A new block holding the old
+ * end of file once waited for the size's drain: a crash could keep the
+ * size and lose the entry, and the written bytes read as zeros.)
  */
 static int publish(struct fill *f, uint64_t end)
 {
@@ -268,7 +273,7 @@ static int publish(struct fill *f, uint64_t end)
 	for (size_t i = 0; i < f->nsegs; i++)
 		if (f->segs[i].fresh)
 			fill_fresh(f, &f->segs[i]);
-	map_plan_apply_past(&f->plan, blocks_to_cover(f->inode->size));
+	map_plan_apply_past(&f->plan, block_of(f->inode->size));
 	f->published = true;
 	if (!map_plan_empty(&f->plan) && pool_pending(fs->pool))
 		rc = pool_drain(fs->pool);
