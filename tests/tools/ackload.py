@@ -3,11 +3,12 @@
 changes a sync point acknowledged; and a checker that a tree holds every
 acknowledged change (the failover tests of the mirror, 141..159).
 
-  ackload.py run DIR LOG SEED [--workers W] [--ops N]
+  ackload.py run DIR LOG SEED [--workers W] [--ops N] [--seconds S]
   ackload.py check DIR LOG [DIR LOG]...
 
 run: W processes (default 3), each in its own folder DIR/wI, perform up
-to N operations each (default: until the file system goes away): create
+to N operations each, for up to S seconds (default: until the file
+system goes away): create
 a file with its bytes, overwrite or append a range (page-aligned or not),
 truncate, rename (to a new name or over another file), unlink.  Each
 operation ends with its sync point: fsync or fdatasync of the file, and
@@ -34,6 +35,7 @@ import json
 import os
 import random
 import sys
+import time
 
 PAGE = 4096
 MAX_FILES = 24
@@ -144,7 +146,7 @@ class Worker:
             self.sync_dir()
             del self.sizes[op["name"]]
 
-    def run(self, ops):
+    def run(self, ops, until):
         try:
             os.mkdir(self.dir)
             self.sync_dir()
@@ -153,7 +155,7 @@ class Worker:
             os.close(fd)
             self.record({"n": 0, "op": "start", "seed": self.seed})
             self.record({"ack": 0})
-            while ops is None or self.n < ops:
+            while (ops is None or self.n < ops) and time.monotonic() < until:
                 self.n += 1
                 op = self.pick()
                 op["n"] = self.n
@@ -170,13 +172,15 @@ class Worker:
 
 def run(argv):
     top, log, seed = argv[0], argv[1], argv[2]
-    workers, ops = 3, None
+    workers, ops, seconds = 3, None, None
     rest = argv[3:]
     while rest:
         if rest[0] == "--workers":
             workers = int(rest[1])
         elif rest[0] == "--ops":
             ops = int(rest[1])
+        elif rest[0] == "--seconds":
+            seconds = float(rest[1])
         else:
             sys.exit(__doc__)
         rest = rest[2:]
@@ -194,7 +198,8 @@ def run(argv):
     for w in range(workers):
         pid = os.fork()
         if pid == 0:
-            os._exit(Worker(top, log, seed, w).run(ops))
+            until = time.monotonic() + seconds if seconds else float("inf")
+            os._exit(Worker(top, log, seed, w).run(ops, until))
         pids.append(pid)
     worst = 0
     for pid in pids:
