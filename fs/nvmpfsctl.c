@@ -463,8 +463,11 @@ static void print_verify(const struct nvmpfs_range *r,
 		       (unsigned long long)r[i].off,
 		       (unsigned long long)r[i].len,
 		       i >= first_mirror ? " (on the mirror)" : "");
-	printf("mirror: checked, %zu failed there (resent to it)\n",
-	       res->nfailed_mirror);
+	if (res->nfailed_mirror)
+		printf("mirror: checked, %zu failed there (resent to it)\n",
+		       res->nfailed_mirror);
+	else
+		printf("mirror: checked, every block good there\n");
 }
 
 static int cmd_flush(int argc, char **argv, bool verify)
