@@ -20,6 +20,9 @@ a test knows it took effect:
              until the next pass/stall/delay
   drop       close every connection now (reset); new ones are relayed
   refuse     close every connection now, and new ones at once
+  tap PATH   append every byte relayed from the primary to PATH
+  flip N     change one byte (xor 0xff): the Nth byte from now relayed
+             from the primary to the mirror (counting from 1)
 
 Prints "listening" once it listens.  Stops on SIGTERM or SIGKILL.
 """
@@ -56,6 +59,8 @@ class Relay:
         self.pairs = []
         self.mode, self.delay, self.budget = "pass", 0.0, None
         self.commands = 0
+        self.tap = None
+        self.flip_at = None     # bytes from the primary before the flip
 
     def reset(self, s):
         try:
@@ -126,6 +131,10 @@ class Relay:
         elif cmd == "drop":
             self.close_all()
             self.mode, self.budget = "pass", None
+        elif cmd == "tap":
+            self.tap = open(words[1], "ab", buffering=0)
+        elif cmd == "flip":
+            self.flip_at = int(words[1])
         elif cmd == "refuse":
             self.close_all()
             self.mode, self.budget = "refuse", None
@@ -152,6 +161,15 @@ class Relay:
             self.close_pair(p)
             return
         other = p.up if s is p.down else p.down
+        if s is p.down and self.flip_at is not None:
+            if self.flip_at <= len(data):
+                i = self.flip_at - 1
+                data = data[:i] + bytes([data[i] ^ 0xff]) + data[i + 1:]
+                self.flip_at = None
+            else:
+                self.flip_at -= len(data)
+        if s is p.down and self.tap:
+            self.tap.write(data)
         if self.mode == "cut" and s is p.down:
             if len(data) >= self.budget:
                 data = data[:self.budget]
