@@ -1,6 +1,6 @@
 /*
  * The credentials of a request's caller.  FUSE passes only the uid, gid
- * and pid; the set-ID rules (lib/setid.c) also need the supplementary
+ * and pid; the set-ID rules (fs/core/setid.c) also need the supplementary
  * groups and whether the caller holds CAP_FSETID.  Both are read from
  * /proc/PID/task/PID/status of the calling thread, and only when a rule
  * needs them -- for files that have a set-ID bit --, since that costs a

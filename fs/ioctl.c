@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lease_ioctl.h"
 #include "nvfs.h"
 #include "nvmpfs.h"
 #include "ops.h"
@@ -175,7 +176,7 @@ static void ioctl_scrub(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 	fuse_reply_ioctl(req, 0, &s, sizeof(s));
 }
 
-static uint32_t pool_mode_code(const char *mode)
+uint32_t pool_mode_code(const char *mode)
 {
 	if (strcmp(mode, "pmem") == 0)
 		return NVMPFS_POOL_MODE_PMEM;
@@ -208,7 +209,7 @@ static void ioctl_remount(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
-static void ioctl_mirror(fuse_req_t req)
+static void ioctl_mirror(fuse_req_t req, struct nvfs *fs)
 {
 	struct nvmpfs_ioc_mirror out = { .state = NVMPFS_MIRROR_NONE };
 	struct mirror *m = ops_mirror();
@@ -231,7 +232,10 @@ static void ioctl_mirror(fuse_req_t req)
 		out.losses = st.losses;
 		out.acked_seq = st.acked_seq;
 		out.last_seq = st.last_seq;
-		out.heals = st.heals_fetched;
+		struct nvfs_stats fst;
+		nvfs_get_stats(fs, &fst);
+		out.heals = fst.blocks_healed;
+		out.resync_sent = st.resync_sent;
 		out.remote_bad = st.remote_bad;
 	}
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
@@ -276,7 +280,8 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	bool changes = cmd == NVMPFS_IOC_FLUSH || cmd == NVMPFS_IOC_SCRUB;
+	bool changes = cmd == NVMPFS_IOC_FLUSH || cmd == NVMPFS_IOC_SCRUB ||
+		       cmd == NVMPFS_IOC_ADOPT;
 	if (changes && !may_change(req, fi)) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -287,10 +292,14 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	case NVMPFS_IOC_BAD: ioctl_bad(req, fs, ino); break;
 	case NVMPFS_IOC_SCRUB: ioctl_scrub(req, fs, ino, in_buf, in_bufsz); break;
 	case NVMPFS_IOC_STATS: ioctl_stats(req, fs); break;
-	case NVMPFS_IOC_MIRROR: ioctl_mirror(req); break;
+	case NVMPFS_IOC_MIRROR: ioctl_mirror(req, fs); break;
 	case NVMPFS_IOC_REMOUNT:
 		ioctl_remount(req, fs, ino, in_buf, in_bufsz);
 		break;
+	case NVMPFS_IOC_LEASE: ioctl_lease(req, fs, ino, fi, in_buf, in_bufsz); break;
+	case NVMPFS_IOC_UNLEASE: ioctl_unlease(req, fs, fi, in_buf, in_bufsz); break;
+	case NVMPFS_IOC_PERSIST: ioctl_persist(req, fs, fi, in_buf, in_bufsz); break;
+	case NVMPFS_IOC_ADOPT: ioctl_adopt(req, fs, ino, in_buf, in_bufsz); break;
 	default: fuse_reply_err(req, ENOTTY);
 	}
 }

@@ -46,6 +46,15 @@ static void usage(void)
 	       "  -o noacl          no POSIX ACLs\n"
 	       "  -o unsafe_pool_perms  mount a pool that other users may\n"
 	       "                    read or write (they read every file's data)\n"
+	       "  -o mirror=HOST:PORT,mirror_key=KEYFILE   replicate to an\n"
+	       "                    nvmpfs-mirror; with it:\n"
+	       "     mirror_timeout=MS (2000)  no acknowledgement for this long:\n"
+	       "                    the mirror is lost\n"
+	       "     mirror_policy=degrade|block  when it is lost, sync points\n"
+	       "                    go on (changes marked for resync) or wait\n"
+	       "     mirror_sync=points|all  which calls wait for the mirror\n"
+	       "     resync_rate=MB/s  cap on resync traffic (0: none)\n"
+	       "     mirror_seal=on|off  AES-256-GCM on the wire\n"
 	       "  -o allow_other, default_permissions, fsname=, subtype= and the\n"
 	       "     generic mount options (nosuid, noexec, sync, nosymfollow ...)\n"
 	       "\n"
@@ -155,6 +164,18 @@ static struct fuse_session *start_session(const struct daemon_opts *o,
 	return se;
 }
 
+/*
+ * Workers are never let go while the daemon serves (as many may idle as
+ * may exist): libfuse detaches a worker it lets go, and a detached thread
+ * runs its exit handlers -- the core drains the thread's last flushed
+ * ranges there (pool.c, drain_at_exit) -- with nothing ordering them
+ * before the unmount that frees the pool: a use after free that
+ * ThreadSanitizer reported.  The workers left at the end are joined by
+ * libfuse before the loop returns, so their exit handlers are done by
+ * the time nvfs_unmount runs.
+ */
+#define WORKER_THREADS 10
+
 static int serve(struct fuse_session *se, const struct daemon_opts *o)
 {
 	if (o->single_thread)
@@ -163,7 +184,8 @@ static int serve(struct fuse_session *se, const struct daemon_opts *o)
 	if (!cfg)
 		return -1;
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	fuse_loop_cfg_set_max_threads(cfg, WORKER_THREADS);
+	fuse_loop_cfg_set_idle_threads(cfg, WORKER_THREADS);
 	int rc = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return rc;
@@ -213,6 +235,7 @@ static struct nvfs *open_pool(const struct daemon_opts *o, const char *pool)
 		.no_csum = o->no_csum,
 		.no_verify = o->no_verify,
 		.no_acl = o->no_acl,
+		.mirrored = o->mirror.addr != NULL,
 	};
 	struct nvfs *fs;
 	struct nvfs_mount_report report;

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "livewalk.h"
 #include "nvmpfs.h"
 #include "role.h"
 
@@ -25,9 +25,13 @@ static void usage(FILE *to)
 		"usage: nvmpfsctl [--json] COMMAND ...\n"
 		"  stats MOUNTPOINT             counters of the mount\n"
 		"  status MOUNTPOINT            the mirror: state, resync, lag\n"
-		"  promote POOL                 make a mirror's pool a primary's\n"
+		"  promote [--force] POOL       make a mirror's pool a primary's\n"
+		"                               (--force: even caught mid-resync)\n"
 		"  demote POOL                  make an old primary's pool a mirror's\n"
-		"  scrub MOUNTPOINT [PATH...]   verify every block's checksum\n"
+		"  scrub [--adopt] MOUNTPOINT [PATH...]\n"
+		"                               verify every block's checksum; with\n"
+		"                               --adopt, blocks without one get the\n"
+		"                               checksum of what they hold first\n"
 		"  flush FILE [OFF:LEN...]      optimized flush (default: whole file)\n"
 		"  verify FILE [OFF:LEN...]     flush and verify; lists failed ranges\n"
 		"  bad FILE                     known bad ranges of a file\n"
@@ -150,7 +154,8 @@ static const char *mirror_state(uint32_t s)
 /* Seconds left at the measured rate, or 0 when unknown. */
 static uint64_t eta_seconds(const struct nvmpfs_ioc_mirror *m)
 {
-	if (!m->resync_bytes_per_s || m->resync_done >= m->resync_total)
+	if (!m->resync_bytes_per_s || m->resync_done >= m->resync_total ||
+	    m->state != NVMPFS_MIRROR_SYNCING)
 		return 0;
 	return (m->resync_total - m->resync_done) * 4096 / m->resync_bytes_per_s;
 }
@@ -164,7 +169,7 @@ static void status_json(const struct nvmpfs_ioc_mirror *m)
 	       "\"last_rtt_us\": %llu, \"batches_sent\": %llu, "
 	       "\"batches_acked\": %llu, \"bytes_sent\": %llu, "
 	       "\"attaches\": %llu, \"losses\": %llu, \"lag_batches\": %llu, "
-	       "\"heals\": %llu, \"remote_bad\": %llu}}\n",
+	       "\"heals\": %llu, \"remote_bad\": %llu, \"resync_sent\": %llu}}\n",
 	       mirror_state(m->state), m->state ? m->peer : "",
 	       m->sealed ? "true" : "false", (unsigned long long)m->epoch,
 	       (unsigned long long)m->resync_done,
@@ -178,7 +183,8 @@ static void status_json(const struct nvmpfs_ioc_mirror *m)
 	       (unsigned long long)m->bytes_sent,
 	       (unsigned long long)m->attaches, (unsigned long long)m->losses,
 	       (unsigned long long)(m->last_seq - m->acked_seq),
-	       (unsigned long long)m->heals, (unsigned long long)m->remote_bad);
+	       (unsigned long long)m->heals, (unsigned long long)m->remote_bad,
+	       (unsigned long long)m->resync_sent);
 }
 
 static void status_text(const struct nvmpfs_ioc_mirror *m)
@@ -188,10 +194,11 @@ static void status_text(const struct nvmpfs_ioc_mirror *m)
 		return;
 	printf("%-16s %s%s\n", "peer", m->peer, m->sealed ? " (sealed)" : "");
 	printf("%-16s %llu\n", "epoch", (unsigned long long)m->epoch);
-	printf("%-16s %llu of %llu blocks", "resync",
+	printf("%-16s %llu of %llu blocks (%llu resent)", "resync",
 	       (unsigned long long)m->resync_done,
-	       (unsigned long long)m->resync_total);
-	if (m->resync_bytes_per_s)
+	       (unsigned long long)m->resync_total,
+	       (unsigned long long)m->resync_sent);
+	if (m->resync_bytes_per_s && m->state == NVMPFS_MIRROR_SYNCING)
 		printf(", %.1f MB/s, %llu s left",
 		       (double)m->resync_bytes_per_s / 1e6,
 		       (unsigned long long)eta_seconds(m));
@@ -230,23 +237,31 @@ static int cmd_status(const char *mnt)
 
 /* ---- promote, demote: a pool's role in a mirrored pair ---- */
 
-static int cmd_promote(const char *pool)
+static int cmd_promote(const char *pool, bool force)
 {
-	char err[512];
-	uint64_t before, after;
-	if (role_promote(pool, &before, &after, err, sizeof(err)) < 0) {
+	char err[4600];
+	uint64_t before, after, data_bad = 0;
+	if (role_promote(pool, force, &before, &after, &data_bad, err,
+			 sizeof(err)) < 0) {
 		fprintf(stderr, "nvmpfsctl: %s\n", err);
 		return 2;
 	}
-	if (json)
+	if (json) {
 		printf("{\"promoted\": \"%s\", \"epoch\": %llu, "
-		       "\"old_epoch\": %llu}\n", pool,
-		       (unsigned long long)after, (unsigned long long)before);
-	else
-		printf("%s promoted: epoch %llu -> %llu; mount it with nvmpfs. "
-		       "Its old primary is refused as a mirror until it is "
-		       "demoted (nvmpfsctl demote).\n", pool,
-		       (unsigned long long)before, (unsigned long long)after);
+		       "\"old_epoch\": %llu, \"bad_data_blocks\": %llu}\n",
+		       pool, (unsigned long long)after,
+		       (unsigned long long)before, (unsigned long long)data_bad);
+		return 0;
+	}
+	printf("%s promoted: epoch %llu -> %llu; mount it with nvmpfs. "
+	       "Its old primary is refused as a mirror until it is "
+	       "demoted (nvmpfsctl demote).\n", pool,
+	       (unsigned long long)before, (unsigned long long)after);
+	if (data_bad)
+		printf("%llu data blocks fail their checksums: reads of them "
+		       "fail with EIO; after mounting, 'nvmpfsctl scrub' names "
+		       "their files (restore those from elsewhere).\n",
+		       (unsigned long long)data_bad);
 	return 0;
 }
 
@@ -273,8 +288,9 @@ static int cmd_demote(const char *pool)
 struct scrub_totals {
 	uint64_t files, bytes_total, bytes_done;
 	uint64_t blocks_checked, blocks_unverified, mismatches, healed;
+	uint64_t blocks_adopted, blocks_leased;
 	int errors;
-	bool counting, tty;
+	bool counting, tty, adopt;
 };
 static struct scrub_totals tot;
 
@@ -290,11 +306,63 @@ static void show_progress(void)
 		(unsigned long long)(tot.bytes_total >> 20));
 }
 
-static void scrub_file(const char *path, const struct stat *st)
+/*
+ * Blocks without a checksum get the checksum of what they hold: their
+ * contents are accepted (a crash left them unverified).  Blocks a program
+ * maps directly and may still store into are left alone, and counted.
+ */
+static int adopt_file(const char *path, int fd)
 {
-	int fd = open_for_change(path);
-	if (fd < 0) {
+	struct nvmpfs_ioc_adopt a = { .max_blocks = 4096 };
+	do {
+		if (ioctl(fd, NVMPFS_IOC_ADOPT, &a) < 0) {
+			ioctl_error(path, "scrub --adopt");
+			return -1;
+		}
+		tot.blocks_adopted += a.blocks_adopted;
+		tot.blocks_leased += a.blocks_leased;
+		a.start_block = a.next_block;
+	} while (!a.done);
+	return 0;
+}
+
+
+/* Opened from the folder the walk found it in (see open_for_change). */
+static int open_to_scrub(int dirfd, const char *name)
+{
+	if (geteuid() != 0) {
+		int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
+	return openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static void scrub_file(int dirfd, const char *name, const char *path,
+		       const struct stat *st)
+{
+	int fd = open_to_scrub(dirfd, name);
+	struct stat now;
+	/*
+	 * Removed or moved since the walk listed it (another file, a
+	 * folder may have its name now): it is not there to check.
+	 */
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return;
+	if (fd < 0 || fstat(fd, &now) < 0) {
+		fprintf(stderr, "nvmpfsctl: %s: %s\n", path, strerror(errno));
 		tot.errors++;
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (!S_ISREG(now.st_mode)) {
+		close(fd);
+		return;
+	}
+	if (tot.adopt && adopt_file(path, fd) < 0) {
+		tot.errors++;
+		close(fd);
 		return;
 	}
 	struct nvmpfs_ioc_scrub s = { .max_blocks = 4096 };
@@ -330,16 +398,14 @@ static void scrub_file(const char *path, const struct stat *st)
 	tot.files++;
 }
 
-static int visit(const char *path, const struct stat *st, int type,
-		 struct FTW *ftw)
+static int visit(int dirfd, const char *name, const char *path,
+		 const struct stat *st, void *arg)
 {
-	(void)ftw;
-	if (type != FTW_F || !S_ISREG(st->st_mode))
-		return 0;
+	(void)arg;
 	if (tot.counting)
 		tot.bytes_total += (uint64_t)st->st_size;
 	else
-		scrub_file(path, st);
+		scrub_file(dirfd, name, path, st);
 	return 0;
 }
 
@@ -348,16 +414,27 @@ static int cmd_scrub(int argc, char **argv)
 	tot.tty = isatty(STDERR_FILENO);
 	for (int pass = 0; pass < 2; pass++) {
 		tot.counting = pass == 0;
+		/* the first pass only counts: its errors show in the second */
 		for (int i = 1; i < argc; i++)
-			if (nftw(argv[i], visit, 32, FTW_PHYS | FTW_MOUNT) < 0) {
-				fprintf(stderr, "nvmpfsctl: %s: %s\n", argv[i],
-					strerror(errno));
-				return 2;
-			}
+			livewalk(argv[i], visit, NULL,
+				 tot.counting ? NULL : &tot.errors);
 	}
 	if (tot.tty)
 		fputc('\n', stderr);
-	if (json)
+	if (json && tot.adopt)
+		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
+		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
+		       "\"healed\": %llu, \"blocks_adopted\": %llu, "
+		       "\"blocks_leased\": %llu, \"errors\": %d}\n",
+		       (unsigned long long)tot.files,
+		       (unsigned long long)tot.bytes_done,
+		       (unsigned long long)tot.blocks_checked,
+		       (unsigned long long)tot.blocks_unverified,
+		       (unsigned long long)tot.mismatches,
+		       (unsigned long long)tot.healed,
+		       (unsigned long long)tot.blocks_adopted,
+		       (unsigned long long)tot.blocks_leased, tot.errors);
+	else if (json)
 		printf("{\"files\": %llu, \"bytes\": %llu, \"blocks_checked\": "
 		       "%llu, \"blocks_unverified\": %llu, \"mismatches\": %llu, "
 		       "\"healed\": %llu, \"errors\": %d}\n",
@@ -367,7 +444,12 @@ static int cmd_scrub(int argc, char **argv)
 		       (unsigned long long)tot.blocks_unverified,
 		       (unsigned long long)tot.mismatches,
 		       (unsigned long long)tot.healed, tot.errors);
-	else
+	else if (tot.adopt)
+		printf("adopt: %llu blocks without a checksum given one, %llu "
+		       "under a direct mapping left unverified\n",
+		       (unsigned long long)tot.blocks_adopted,
+		       (unsigned long long)tot.blocks_leased);
+	if (!json)
 		printf("scrub: %llu files, %llu bytes, %llu blocks checked, %llu "
 		       "without checksum, %llu mismatches\n",
 		       (unsigned long long)tot.files,
@@ -463,11 +545,8 @@ static void print_verify(const struct nvmpfs_range *r,
 		       (unsigned long long)r[i].off,
 		       (unsigned long long)r[i].len,
 		       i >= first_mirror ? " (on the mirror)" : "");
-	if (res->nfailed_mirror)
-		printf("mirror: checked, %zu failed there (resent to it)\n",
-		       res->nfailed_mirror);
-	else
-		printf("mirror: checked, every block good there\n");
+	printf("mirror: checked, %zu failed there%s\n", res->nfailed_mirror,
+	       res->nfailed_mirror ? " (resent to it)" : "");
 }
 
 static int cmd_flush(int argc, char **argv, bool verify)
@@ -536,8 +615,23 @@ static int cmd_attrs(const char *path)
 	return 0;
 }
 
+/* --json may come after the command too (nvmpfsctl status MNT --json). */
+static int take_trailing_json(int argc, char **argv)
+{
+	int n = 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else
+			argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
+	argc = take_trailing_json(argc, argv);
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0)
@@ -559,13 +653,25 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[0];
 	if (strcmp(cmd, "promote") == 0 && argc == 2)
-		return cmd_promote(argv[1]);
+		return cmd_promote(argv[1], false);
+	if (strcmp(cmd, "promote") == 0 && argc == 3 &&
+	    strcmp(argv[1], "--force") == 0)
+		return cmd_promote(argv[2], true);
 	if (strcmp(cmd, "demote") == 0 && argc == 2)
 		return cmd_demote(argv[1]);
 	if (strcmp(cmd, "status") == 0 && argc == 2)
 		return cmd_status(argv[1]);
 	if (strcmp(cmd, "stats") == 0 && argc == 2)
 		return cmd_stats(argv[1]);
+	if (strcmp(cmd, "scrub") == 0 && strcmp(argv[1], "--adopt") == 0) {
+		tot.adopt = true;
+		argc--;
+		argv++;
+		if (argc < 2) {
+			usage(stderr);
+			return 2;
+		}
+	}
 	if (strcmp(cmd, "scrub") == 0)
 		return argc == 2 ? cmd_scrub(argc, argv) : cmd_scrub(argc - 1, argv + 1);
 	if (strcmp(cmd, "flush") == 0)

@@ -1,6 +1,6 @@
 /*
  * FUSE low-level glue: every request becomes one call of the core
- * (lib/nvfs.h) and one reply.  Nothing here touches the pool.
+ * (fs/core/nvfs.h) and one reply.  Nothing here touches the pool.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include "caller.h"
 #include "sender.h"
 #include "nvfs.h"
+#include "nvfs_direct.h"
 #include "ops.h"
 
 /*
@@ -29,6 +30,13 @@ static struct fuse_session *session;
 void ops_set_session(struct fuse_session *se)
 {
 	session = se;
+}
+
+
+void ops_invalidate_data(fuse_ino_t ino)
+{
+	if (session)
+		fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
 }
 
 static struct nvfs *fs_of(fuse_req_t req)
@@ -48,6 +56,16 @@ struct mirror *ops_mirror(void)
 	return mirror;
 }
 
+/*
+ * With a mirror, a direct mapping's persist goes through the daemon, which
+ * replicates the ranges and waits for the mirror; without, it never leaves
+ * the program.
+ */
+bool ops_mirror_configured(void)
+{
+	return mirror != NULL;
+}
+
 static bool interrupted(void *req)
 {
 	return fuse_req_interrupted(req);
@@ -62,6 +80,16 @@ int ops_sync_point(fuse_req_t req, int rc)
 	if (rc || !mirror)
 		return rc;
 	return mirror_wait(mirror, nvfs_last_seq(fs_of(req)), interrupted, req);
+}
+
+/*
+ * The blocks of big unlinked files are freed by the core's background
+ * thread: a call that ran out of space waits for that once, and is tried
+ * again when it freed something.
+ */
+static bool space_coming(fuse_req_t req, int64_t rc)
+{
+	return rc == -ENOSPC && nvfs_wait_reclaim(fs_of(req));
 }
 
 /* With mirror_sync=all, every change waits for the mirror too. */
@@ -142,7 +170,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_IOCTL_DIR;
 	/*
 	 * The core drops set-ID bits and security.capability itself, by the
-	 * whole rule of Linux (lib/setid.c); FUSE's own killpriv knows only
+	 * whole rule of Linux (fs/core/setid.c); FUSE's own killpriv knows only
 	 * part of it.  Asking for FUSE_CAP_HANDLE_KILLPRIV spares the kernel
 	 * a GETXATTR of security.capability before every WRITE where libfuse
 	 * passes it on (3.14 does not, and the kernel then does its part
@@ -324,12 +352,30 @@ static int keep_cache(struct nvfs *fs)
 }
 
 /*
- * The file handle keeps the open mode: the ioctl request does not carry
- * it, and ioctls that change state need a writable descriptor (ioctl.c).
+ * The file handle keeps the open mode in its low bits: the ioctl request
+ * does not carry it, and ioctls that change state need a writable
+ * descriptor (ioctl.c).  The rest numbers the open file, so that a
+ * direct-mapping lease can belong to it (lease_ioctl.c).
  */
 static void remember_open_mode(struct fuse_file_info *fi)
 {
-	fi->fh = (uint64_t)(fi->flags & O_ACCMODE);
+	static uint64_t opens;
+	uint64_t serial = __atomic_add_fetch(&opens, 1, __ATOMIC_RELAXED);
+	fi->fh = serial << 2 | (uint64_t)(fi->flags & O_ACCMODE);
+}
+
+/*
+ * While a program maps part of the file directly, its stores bypass the
+ * kernel: opens made meanwhile read and write through the daemon, never
+ * a cache that could be stale (see libnvmpfs(3) for opens made before).
+ */
+static void bypass_cache_if_leased(struct nvfs *fs, fuse_ino_t ino,
+				   struct fuse_file_info *fi)
+{
+	if (nvfs_file_leased(fs, ino)) {
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+	}
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -339,13 +385,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC)
 		rc = kill_priv_for_data(req, ino);
 	if (rc == 0)
-		rc = nvfs_open(fs_of(req), ino, fi->flags);
+		rc = changed(req, nvfs_open(fs_of(req), ino, fi->flags));
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	remember_open_mode(fi);
 	fi->keep_cache = keep_cache(fs_of(req));
+	bypass_cache_if_leased(fs_of(req), ino, fi);
 	fuse_reply_open(req, fi);
 }
 
@@ -368,6 +415,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e = entry_of(fs, &st);
 	remember_open_mode(fi);
 	fi->keep_cache = keep_cache(fs);
+	bypass_cache_if_leased(fs, st.st_ino, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* The caller went away: drop what the reply would have held. */
 		nvfs_release(fs, st.st_ino);
@@ -405,6 +453,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return;
 	}
 	ssize_t n = nvfs_write(fs_of(req), ino, buf, size, (uint64_t)off);
+	if (space_coming(req, n))
+		n = nvfs_write(fs_of(req), ino, buf, size, (uint64_t)off);
 	if (n >= 0 && (rc = changed(req, 0)))
 		n = rc;
 	if (n < 0)
@@ -416,8 +466,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	(void)fi;
-	reply_status(req, nvfs_release(fs_of(req), ino));
+	/* The last close, or the death of the process: its leases end. */
+	if (nvfs_lease_end_owner(fs_of(req), fi->fh) > 0)
+		ops_invalidate_data(ino);
+	/* It may free a file unlinked while open: a change. */
+	reply_status(req, changed(req, nvfs_release(fs_of(req), ino)));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -564,10 +617,12 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	int rc = kill_priv_for_data(req, ino);
 	if (rc == 0)
-		rc = changed(req, nvfs_fallocate(fs_of(req), ino, mode,
-						 (uint64_t)offset,
-						 (uint64_t)length));
-	reply_status(req, rc);
+		rc = nvfs_fallocate(fs_of(req), ino, mode, (uint64_t)offset,
+				    (uint64_t)length);
+	if (space_coming(req, rc))
+		rc = nvfs_fallocate(fs_of(req), ino, mode, (uint64_t)offset,
+				    (uint64_t)length);
+	reply_status(req, changed(req, rc));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

@@ -4,6 +4,8 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 extern const struct fuse_lowlevel_ops nvmpfs_ops;
 
@@ -20,5 +22,15 @@ int ops_sync_point(fuse_req_t req, int rc);
 void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	      struct fuse_file_info *fi, unsigned flags, const void *in_buf,
 	      size_t in_bufsz, size_t out_bufsz);
+/* NVMPFS_POOL_MODE_* of nvfs_pool_mode's name. */
+uint32_t pool_mode_code(const char *mode);
+
+/*
+ * Direct mappings (lease_ioctl.c): whether direct stores must be
+ * persisted through the daemon (a mirror is attached), and dropping the
+ * kernel's cached data of a file when a lease starts or ends.
+ */
+bool ops_mirror_configured(void);
+void ops_invalidate_data(fuse_ino_t ino);
 
 #endif

@@ -103,6 +103,10 @@ static int daemon_remount(int dirfd, const char *mnt, const char *pool,
 			mnt);
 	else if (errno == EPERM)
 		fprintf(stderr, "nvmpfs: %s: only root may remount\n", mnt);
+	else if (errno == EBUSY && ro)
+		fprintf(stderr, "nvmpfs: %s: programs map files of it directly "
+			"(nvmpfs_map_direct): it cannot go read-only until "
+			"their mappings end\n", mnt);
 	else
 		fprintf(stderr, "nvmpfs: %s: the daemon refused to remount it "
 			"%s: %s\n", mnt, ro ? "read-only" : "read-write",

@@ -146,7 +146,8 @@ struct nvmpfs_ioc_mirror {
 	uint64_t last_seq;        /* the newest batch */
 	uint64_t heals;           /* bad blocks healed with the mirror's copy */
 	uint64_t remote_bad;      /* blocks the mirror failed to verify */
-	uint64_t reserved[4];
+	uint64_t resync_sent;     /* of resync_done, blocks resent */
+	uint64_t reserved[3];
 };
 
 /*
@@ -167,10 +168,109 @@ struct nvmpfs_ioc_remount {
 #define NVMPFS_IOC_REMOUNT _IOW(NVMPFS_IOC_MAGIC, 6, struct nvmpfs_ioc_remount)
 #define NVMPFS_IOC_MIRROR _IOR(NVMPFS_IOC_MAGIC, 7, struct nvmpfs_ioc_mirror)
 
+/*
+ * ---- direct mapping: leases of pool blocks (nvmpfs_map_direct) ----
+ *
+ * A lease is the daemon's promise about the pool blocks under a byte range
+ * of a file while a program maps them: they stay where they are, are not
+ * freed or given to another file (a truncate, punch or unlink that frees
+ * them defers the free until the lease ends), and -- for a writable
+ * lease -- their checksums are 0 (unverified) and their write-intent
+ * extents stay marked, so that stores that bypass the daemon never meet a
+ * stale checksum.  At the end of a lease the blocks still in the file get
+ * their checksums again.  A lease belongs to the open file it was taken
+ * through and ends with NVMPFS_IOC_UNLEASE or when that open file is
+ * released (its last descriptor closed, the process dead).
+ */
+
+/* File bytes [file_off, file_off + len) live at pool bytes [pool_off, ...). */
+struct nvmpfs_lease_extent {
+	uint64_t file_off;        /* multiple of 4096 */
+	uint64_t pool_off;        /* multiple of 4096 */
+	uint64_t len;             /* multiple of 4096 */
+};
+
+#define NVMPFS_LEASE_EXTENTS 384    /* extents one reply carries */
+#define NVMPFS_LEASE_PATH_MAX 4096
+
+#define NVMPFS_LEASE_WRITABLE 0x1u            /* flags: stores allowed */
+#define NVMPFS_LEASE_PERSIST_VIA_DAEMON 0x1u  /* persist_flags */
+
+/*
+ * NVMPFS_IOC_LEASE, a new lease (lease_id 0 in): [off, off + len) of the
+ * file, off a multiple of 4096, off + len at most the file's size (EINVAL
+ * otherwise); holes in it are allocated (zeroed).  The lease covers whole
+ * blocks: [off, off + len rounded up to 4096).  NVMPFS_LEASE_WRITABLE
+ * needs a descriptor open for writing (EBADF).  Out: lease_id, the pool
+ * (absolute path, uuid, NVMPFS_POOL_MODE_*), persist_flags, and the
+ * extents, in file order, contiguous, covering the lease:
+ * extents[0 .. nextents) of total_extents.  When total_extents >
+ * nextents, call again with lease_id set and first = the index of the
+ * next extent wanted; nothing else is done then.  A lease id is valid
+ * only through the open file that took it (EINVAL otherwise).
+ */
+struct nvmpfs_ioc_lease {
+	uint64_t off;               /* in */
+	uint64_t len;               /* in */
+	uint32_t flags;             /* in: NVMPFS_LEASE_WRITABLE */
+	uint32_t first;             /* in: first extent wanted */
+	uint64_t lease_id;          /* in: 0 = a new lease; out: the lease */
+	uint32_t pool_mode;         /* out: NVMPFS_POOL_MODE_* */
+	uint32_t persist_flags;     /* out: NVMPFS_LEASE_PERSIST_VIA_DAEMON */
+	uint32_t nextents;          /* out: extents in this reply */
+	uint32_t total_extents;     /* out: extents of the lease */
+	uint8_t pool_uuid[16];      /* out: the superblock's uuid */
+	char pool_path[NVMPFS_LEASE_PATH_MAX]; /* out: NUL-terminated */
+	struct nvmpfs_lease_extent extents[NVMPFS_LEASE_EXTENTS];
+};
+
+/* NVMPFS_IOC_UNLEASE: ends a lease of this open file. */
+struct nvmpfs_ioc_unlease {
+	uint64_t lease_id;
+	uint64_t reserved;          /* 0 */
+};
+
+/*
+ * NVMPFS_IOC_PERSIST: the daemon flushes the pool bytes under these file
+ * ranges of a lease (each inside the lease, EINVAL otherwise) and drains
+ * once -- the persist path of a direct mapping when the pool has a
+ * mirror (persist_flags), or when NVMPFS_DIRECT_PERSIST=daemon.
+ */
+struct nvmpfs_ioc_persist {
+	uint64_t lease_id;
+	uint32_t count;             /* at most NVMPFS_MAX_RANGES */
+	uint32_t reserved;          /* 0 */
+	struct nvmpfs_range ranges[NVMPFS_MAX_RANGES];
+};
+
+/*
+ * NVMPFS_IOC_ADOPT (nvmpfsctl scrub --adopt): up to max_blocks mapped
+ * blocks of the file from start_block that have no checksum (0: left so
+ * by a crash while they were written or mapped directly) get the
+ * checksum of what they hold now, i.e. their contents are accepted as
+ * correct.  Blocks under a writable lease are left alone (counted in
+ * blocks_leased).  Needs a descriptor open for writing (or root).
+ */
+struct nvmpfs_ioc_adopt {
+	uint64_t start_block;       /* in: file block */
+	uint64_t max_blocks;        /* in: 0 = 1024 */
+	uint64_t next_block;        /* out: where to go on */
+	uint64_t blocks_adopted;    /* out */
+	uint64_t blocks_leased;     /* out: without checksum, under a lease */
+	uint32_t done;              /* out: reached the end of the file */
+	uint32_t reserved;
+};
+
+#define NVMPFS_IOC_LEASE   _IOWR(NVMPFS_IOC_MAGIC, 8, struct nvmpfs_ioc_lease)
+#define NVMPFS_IOC_UNLEASE _IOW(NVMPFS_IOC_MAGIC, 9, struct nvmpfs_ioc_unlease)
+#define NVMPFS_IOC_PERSIST _IOW(NVMPFS_IOC_MAGIC, 10, struct nvmpfs_ioc_persist)
+#define NVMPFS_IOC_ADOPT   _IOWR(NVMPFS_IOC_MAGIC, 11, struct nvmpfs_ioc_adopt)
+
 /* ---- the library ---- */
 
 /* Maps len bytes of fd at offset off (shared, read-write) and records it. */
 void *nvmpfs_map(int fd, size_t len, off_t off);
+/* Unmaps a mapping of nvmpfs_map or (whole, at its start) nvmpfs_map_direct. */
 int nvmpfs_unmap(void *addr, size_t len);
 
 int nvmpfs_optimized_flush(int fd, const struct nvmpfs_range *ranges,
@@ -206,13 +306,40 @@ int nvmpfs_async_flush(int fd, const struct nvmpfs_range *ranges, size_t count);
 /* Waits until every range async-flushed on fd before it is durable. */
 int nvmpfs_drain(int fd);
 
-/* Address ranges inside mappings made with nvmpfs_map. */
+/*
+ * Address ranges inside mappings made with nvmpfs_map (all of one file)
+ * or nvmpfs_map_direct (any): direct ranges are all flushed, then one
+ * fence.
+ */
 struct nvmpfs_addr_range {
 	const void *addr;
 	size_t len;
 };
 int nvmpfs_optimized_flush_addr(const struct nvmpfs_addr_range *ranges,
 				size_t count);
+
+/*
+ * Direct mapping (DAX-like): maps [off, off + len) of an open nvmpfs file
+ * straight onto its pool blocks, PROT_READ | PROT_WRITE for a descriptor
+ * open O_RDWR, PROT_READ for O_RDONLY.  off must be a multiple of 4096
+ * and off + len at most the file's size; holes are allocated.  Stores are
+ * made durable with nvmpfs_persist (cache-line flushes and one fence in
+ * user space).  Returns NULL with errno: EPERM (the caller may not open
+ * the pool file), EINVAL, EACCES (fd open write-only), EBADF, ENOTTY (not
+ * on nvmpfs), EBUSY, ESTALE, EROFS, ENOSPC, EIO.  See libnvmpfs(3): trust
+ * model, coherence with read/write and other mappings, leases.
+ */
+void *nvmpfs_map_direct(int fd, size_t len, off_t off);
+/*
+ * Makes stores in [addr, addr + len) durable: on a direct mapping with
+ * flushes and one fence in user space (or one round trip to the daemon
+ * when the pool has a mirror, or NVMPFS_DIRECT_PERSIST=daemon is set);
+ * on a mapping made with nvmpfs_map as msync(MS_SYNC) does.  -1 with
+ * EINVAL for a range inside neither kind of mapping.
+ */
+int nvmpfs_persist(const void *addr, size_t len);
+/* 1 when addr lies in a direct mapping, else 0 (as libpmem's is_pmem). */
+int nvmpfs_is_direct(const void *addr);
 
 int nvmpfs_get_attributes(int fd, struct nvmpfs_attributes *attrs);
 /* Copies up to max known bad ranges; returns how many there are, or -1. */

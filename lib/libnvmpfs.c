@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "direct_map.h"
 #include "nvmpfs.h"
 
 /* Mappings made by nvmpfs_map, to turn addresses into file offsets. */
@@ -239,6 +240,9 @@ void *nvmpfs_map(int fd, size_t len, off_t off)
 
 int nvmpfs_unmap(void *addr, size_t len)
 {
+	int rc;
+	if (direct_unmap(addr, len, &rc))
+		return rc;
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < nmaps; i++)
 		if (maps[i].addr == addr) {
@@ -265,10 +269,17 @@ int nvmpfs_optimized_flush_addr(const struct nvmpfs_addr_range *ranges,
 		return fail(EINVAL);
 	if (count == 0)
 		return 0;
+	bool direct[NVMPFS_MAX_RANGES];
+	size_t ndirect = 0;
+	for (size_t i = 0; i < count; i++)
+		ndirect += direct[i] = direct_holds(ranges[i].addr, ranges[i].len);
 	struct nvmpfs_range r[NVMPFS_MAX_RANGES];
+	size_t n = 0;
 	int fd = -1;
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < count; i++) {
+		if (direct[i])
+			continue;
 		const struct mapping *m = mapping_of(ranges[i].addr, ranges[i].len);
 		if (!m || (fd >= 0 && m->fd != fd)) {
 			/* Not mapped by nvmpfs_map, or ranges of several files. */
@@ -276,12 +287,31 @@ int nvmpfs_optimized_flush_addr(const struct nvmpfs_addr_range *ranges,
 			return fail(EINVAL);
 		}
 		fd = m->fd;
-		r[i].off = (uint64_t)m->off +
+		r[n].off = (uint64_t)m->off +
 			   (uint64_t)((const char *)ranges[i].addr - m->addr);
-		r[i].len = ranges[i].len;
+		r[n++].len = ranges[i].len;
 	}
 	pthread_mutex_unlock(&lock);
-	return nvmpfs_optimized_flush(fd, r, count);
+	/* Every range checked first: nothing is flushed for a bad call. */
+	if (ndirect && direct_flush(ranges, count, direct) < 0)
+		return -1;
+	return n ? nvmpfs_optimized_flush(fd, r, n) : 0;
+}
+
+/* A page-cache mapping: what msync does (each WRITE is durable when answered). */
+int nvmpfs_persist(const void *addr, size_t len)
+{
+	int rc;
+	if (direct_persist(addr, len, &rc))
+		return rc;
+	pthread_mutex_lock(&lock);
+	bool known = mapping_of(addr, len) != NULL;
+	pthread_mutex_unlock(&lock);
+	if (!known)
+		return fail(EINVAL);
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = (uintptr_t)addr & ~(page - 1);
+	return msync((void *)start, (uintptr_t)addr + len - start, MS_SYNC);
 }
 
 int nvmpfs_get_attributes(int fd, struct nvmpfs_attributes *attrs)

@@ -343,3 +343,8 @@ int nvmr_recv(struct nvmr_channel *ch, int timeout_ms, uint16_t *type,
 	*len = n;
 	return 0;
 }
+
+bool nvmr_more_waiting(struct nvmr_channel *ch)
+{
+	return ch->t->ops->readable && ch->t->ops->readable(ch->t);
+}

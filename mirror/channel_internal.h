@@ -25,6 +25,8 @@ int nvmr_channel_handshake_timeout(const struct nvmr_channel *ch);
 void nvmr_channel_seal(struct nvmr_channel *ch, struct nvmr_seal *tx,
 		       struct nvmr_seal *rx);
 bool nvmr_channel_sealed(const struct nvmr_channel *ch);
+/* Whether another message (or part of one) has arrived already. */
+bool nvmr_more_waiting(struct nvmr_channel *ch);
 /* Whether part of a message has arrived (a recv timed out inside one). */
 bool nvmr_recv_started(const struct nvmr_channel *ch);
 

@@ -115,6 +115,9 @@ int mirror_judge(void *arg, const struct nvmr_hello *hello, bool *full_resync,
 		other_side(c, p, text, textlen);
 		return NVMR_REFUSE_SPLIT_BRAIN;
 	}
-	*full_resync = true;
+	/* The primary's own replica, with every change it missed marked in
+	 * the primary's out-of-sync map: only those are resent. */
+	*full_resync = !(c->view->state == NVMR_POOL_REPLICA && same_uuid &&
+			 p->repl_token && p->repl_token == c->view->sb.repl_token);
 	return 0;
 }

@@ -15,12 +15,12 @@
  * A blank or demoted pool takes any primary of its size.  Epochs are
  * compared only between pools of one lineage (same uuid).
  *
- * Accepted: every attach asks for a full resync (the primary compares
- * every block's hash, then copies what differs).  The mirror cannot tell
- * which of the primary's batches after its last ACK reached its pool, nor
- * whether it served another primary meanwhile, so it never claims to be a
- * known prefix of the primary; the primary's out-of-sync map could make
- * the resync smaller, which is the primary's business.
+ * Accepted: a full resync (the primary compares every block's hash, then
+ * copies what differs) unless this pool is a replica of the primary's
+ * pool whose superblock holds the primary's replication token (and, by
+ * the checks above, its epoch and tag): then every change this replica
+ * lacks is marked in the primary's out-of-sync map (layout.h,
+ * repl_token), and only those blocks are resent.
  */
 #ifndef NVMPFS_MIRROR_JUDGE_H
 #define NVMPFS_MIRROR_JUDGE_H

@@ -294,10 +294,22 @@ const char *nvmr_type_name(uint16_t type, char *buf, size_t buflen)
 		[NVMR_HASHES] = "HASHES", [NVMR_VERIFY] = "VERIFY",
 		[NVMR_VERIFY_REPLY] = "VERIFY_REPLY", [NVMR_READ] = "READ",
 		[NVMR_READ_REPLY] = "READ_REPLY", [NVMR_PING] = "PING",
-		[NVMR_PONG] = "PONG",
+		[NVMR_PONG] = "PONG", [NVMR_SYNC_STATE] = "SYNC_STATE",
 	};
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
 		return names[type];
 	snprintf(buf, buflen, "type %u", type);
 	return buf;
+}
+
+int nvmr_parse_sync_state(const uint8_t *p, size_t len,
+			  struct nvmr_sync_state *out, char *err, size_t errlen)
+{
+	if (exact(p, len, out, sizeof(*out), "SYNC_STATE", err, errlen) < 0)
+		return -EPROTO;
+	if (out->synced > 1)
+		return fail(err, errlen, "SYNC_STATE", "synced is neither 0 nor 1");
+	if (out->reserved)
+		return fail(err, errlen, "SYNC_STATE", "reserved field not 0");
+	return 0;
 }

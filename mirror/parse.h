@@ -52,6 +52,8 @@ int nvmr_parse_verify(const uint8_t *p, size_t len, uint64_t block_count,
 int nvmr_parse_read(const uint8_t *p, size_t len, uint64_t block_count,
 		    struct nvmr_read *out, char *err, size_t errlen);
 int nvmr_parse_ping(const uint8_t *p, size_t len, char *err, size_t errlen);
+int nvmr_parse_sync_state(const uint8_t *p, size_t len,
+			  struct nvmr_sync_state *out, char *err, size_t errlen);
 
 /* ---- replies (mirror -> primary) ---- */
 int nvmr_parse_ack(const uint8_t *p, size_t len, struct nvmr_ack *out,

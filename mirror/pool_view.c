@@ -81,6 +81,7 @@ void mirror_pool_id(const struct pool *pool, const struct nvmpfs_super *sb,
 	id->epoch = sb->mirror_epoch;
 	id->generation = sb->generation;
 	id->epoch_tag = sb->epoch_tag;
+	id->repl_token = sb->repl_token;
 }
 
 const char *mirror_state_name(const struct mirror_pool_view *v)

@@ -27,14 +27,15 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 SIZE_IS(nvmr_header, NVMR_HEADER_SIZE,
 	F(nvmr_header, magic) + F(nvmr_header, version) + F(nvmr_header, type) +
 	F(nvmr_header, len) + F(nvmr_header, reserved) + F(nvmr_header, seq));
-SIZE_IS(nvmr_pool_id, 56,
+SIZE_IS(nvmr_pool_id, 64,
 	F(nvmr_pool_id, uuid) + F(nvmr_pool_id, block_count) +
 	F(nvmr_pool_id, pool_size) + F(nvmr_pool_id, epoch) +
-	F(nvmr_pool_id, generation) + F(nvmr_pool_id, epoch_tag));
-SIZE_IS(nvmr_hello, 96,
+	F(nvmr_pool_id, generation) + F(nvmr_pool_id, epoch_tag) +
+	F(nvmr_pool_id, repl_token));
+SIZE_IS(nvmr_hello, 104,
 	F(nvmr_hello, pool) + F(nvmr_hello, flags) + F(nvmr_hello, reserved) +
 	F(nvmr_hello, nonce));
-SIZE_IS(nvmr_hello_reply, 128,
+SIZE_IS(nvmr_hello_reply, 136,
 	F(nvmr_hello_reply, pool) + F(nvmr_hello_reply, state) +
 	F(nvmr_hello_reply, flags) + F(nvmr_hello_reply, nonce) +
 	F(nvmr_hello_reply, mac));
@@ -48,6 +49,8 @@ SIZE_IS(nvmr_batch, 16,
 	F(nvmr_batch, reserved));
 SIZE_IS(nvmr_range, 16, F(nvmr_range, off) + F(nvmr_range, len));
 SIZE_IS(nvmr_ack, 8, F(nvmr_ack, applied));
+SIZE_IS(nvmr_sync_state, 8,
+	F(nvmr_sync_state, synced) + F(nvmr_sync_state, reserved));
 SIZE_IS(nvmr_hash_req, 24,
 	F(nvmr_hash_req, id) + F(nvmr_hash_req, first_block) +
 	F(nvmr_hash_req, count) + F(nvmr_hash_req, reserved));
@@ -84,7 +87,7 @@ static bool known_type(uint16_t type)
 	case NVMR_READY: case NVMR_REFUSE: case NVMR_BATCH: case NVMR_ACK:
 	case NVMR_HASH_REQ: case NVMR_HASHES: case NVMR_VERIFY:
 	case NVMR_VERIFY_REPLY: case NVMR_READ: case NVMR_READ_REPLY:
-	case NVMR_PING: case NVMR_PONG:
+	case NVMR_PING: case NVMR_PONG: case NVMR_SYNC_STATE:
 		return true;
 	}
 	return false;

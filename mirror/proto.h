@@ -33,6 +33,11 @@
  * each durable, and answers ACK with the highest batch sequence durable.
  * HASH_REQ / HASHES compare blocks (resync), VERIFY / VERIFY_REPLY check
  * blocks against checksums, READ / READ_REPLY fetch blocks (self-heal).
+ * SYNC_STATE tells the mirror that a resync begins (synced 0: until it
+ * ends, its pool mixes old and new blocks and is no crash image of the
+ * primary: the mirror keeps a durable marker beside its pool, which
+ * `nvmpfsctl promote` refuses) or has ended (synced 1: marker removed).
+ * Every request is handled in order, after the batches sent before it.
  */
 #ifndef NVMPFS_MIRROR_PROTO_H
 #define NVMPFS_MIRROR_PROTO_H
@@ -80,6 +85,7 @@ enum nvmr_type {
 	NVMR_READ_REPLY = 17,
 	NVMR_PING = 18,
 	NVMR_PONG = 19,
+	NVMR_SYNC_STATE = 20,
 };
 
 /* HELLO flags. */
@@ -95,6 +101,7 @@ struct nvmr_pool_id {
 	uint64_t epoch_tag;      /* superblock epoch_tag: drawn at mkfs and
 				    at each promotion, so two promotions to
 				    the same epoch still differ */
+	uint64_t repl_token;     /* superblock repl_token (layout.h) */
 };
 
 /* The state of a mirror's pool (HELLO_REPLY state). */
@@ -193,6 +200,12 @@ struct nvmr_verify_reply {
 	uint64_t id;
 	uint32_t nbad;
 	uint32_t reserved;
+};
+
+/* SYNC_STATE (no answer). */
+struct nvmr_sync_state {
+	uint32_t synced;         /* 0: a resync begins, 1: it is over */
+	uint32_t reserved;       /* 0 */
 };
 
 struct nvmr_read {

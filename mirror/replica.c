@@ -24,7 +24,9 @@ void replica_free(struct replica *r)
 
 void replica_new_session(struct replica *r)
 {
-	r->applied = 0;
+	r->applied = r->received = 0;
+	r->deferred = 0;
+	r->defer = false;
 	r->batches = r->bytes = 0;
 }
 
@@ -61,31 +63,45 @@ static int apply_batch(struct replica *r, const uint8_t *p, size_t len,
 	struct nvmr_batch b;
 	const struct nvmr_range *ranges;
 	const uint8_t *data;
-	int rc = nvmr_parse_batch(p, len, r->pool->size, r->applied, &b,
+	int rc = nvmr_parse_batch(p, len, r->pool->size, r->received, &b,
 				  &ranges, &data, err, errlen);
 	if (rc < 0)
 		return rc;
-	/* The reply's room first: once applied, a batch is acknowledged. */
-	struct nvmr_ack *ack = out_buffer(r, sizeof(*ack));
-	if (!ack) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
 	for (uint32_t i = 0; i < b.nranges; i++) {
 		pool_copy(r->pool, ranges[i].off, data, ranges[i].len);
 		data += ranges[i].len;
 		r->bytes += ranges[i].len;
 	}
-	rc = pool_drain(r->pool);
+	r->received = b.batch_seq;
+	r->batches++;
+	r->deferred++;
+	if (r->defer)
+		return 0;
+	return replica_flush(r, reply, err, errlen);
+}
+
+int replica_flush(struct replica *r, struct replica_reply *reply, char *err,
+		  size_t errlen)
+{
+	reply->type = 0;
+	reply->iovcnt = 0;
+	if (!r->deferred)
+		return 0;
+	struct nvmr_ack *ack = out_buffer(r, sizeof(*ack));
+	if (!ack) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int rc = pool_drain(r->pool);
 	if (rc < 0) {
 		r->pool_error = rc;
 		snprintf(err, errlen, "%s: cannot make batch %llu durable: %s",
-			 r->pool->path, (unsigned long long)b.batch_seq,
+			 r->pool->path, (unsigned long long)r->received,
 			 strerror(-rc));
 		return -EIO;
 	}
-	r->applied = b.batch_seq;
-	r->batches++;
+	r->applied = r->received;
+	r->deferred = 0;
 	ack->applied = r->applied;
 	reply_with(reply, NVMR_ACK, ack, sizeof(*ack), NULL, 0);
 	return 0;
@@ -158,6 +174,26 @@ static int read_blocks(struct replica *r, const uint8_t *p, size_t len,
 	return 0;
 }
 
+/*
+ * A resync begins or ends.  The marker is durable before any later batch
+ * is applied (messages are handled in order).  A failure is the pool's
+ * failure: nothing more is applied, and the primary is told.
+ */
+static int sync_state(struct replica *r, const uint8_t *p, size_t len,
+		      char *err, size_t errlen)
+{
+	struct nvmr_sync_state st;
+	int rc = nvmr_parse_sync_state(p, len, &st, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = replica_mark_resync(r->pool->path, !st.synced, err, errlen);
+	if (rc < 0) {
+		r->pool_error = rc;
+		return -EIO;
+	}
+	return 0;
+}
+
 int replica_handle(struct replica *r, uint16_t type, const uint8_t *payload,
 		   size_t len, struct replica_reply *reply, char *err,
 		   size_t errlen)
@@ -178,6 +214,8 @@ int replica_handle(struct replica *r, uint16_t type, const uint8_t *payload,
 		return verify_blocks(r, payload, len, reply, err, errlen);
 	case NVMR_READ:
 		return read_blocks(r, payload, len, reply, err, errlen);
+	case NVMR_SYNC_STATE:
+		return sync_state(r, payload, len, err, errlen);
 	case NVMR_PING:
 		if (nvmr_parse_ping(payload, len, err, errlen) < 0)
 			return -EPROTO;

@@ -1,6 +1,7 @@
 /*
  * The mirror's handling of one message from its primary, over its pool:
- * BATCH (apply, make durable, ACK), HASH_REQ, VERIFY, READ, PING.  Every
+ * BATCH (apply, make durable, ACK), HASH_REQ, VERIFY, READ, PING,
+ * SYNC_STATE (the resync marker beside the pool).  Every
  * message is checked whole before anything is done; a malformed one
  * changes nothing in the pool.  Used by the daemon's sessions and by the
  * fuzz target.
@@ -8,6 +9,7 @@
 #ifndef NVMPFS_MIRROR_REPLICA_H
 #define NVMPFS_MIRROR_REPLICA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -18,7 +20,13 @@
 struct replica {
 	struct pool *pool;
 	uint64_t block_count;     /* whole blocks of the pool */
-	uint64_t applied;         /* highest batch durable in this session */
+	uint64_t applied;         /* highest batch durable (and acknowledged)
+				     in this session */
+	uint64_t received;        /* highest batch written to the pool */
+	bool defer;               /* set by the caller before a BATCH: more
+				     batches are waiting, leave the drain and
+				     the ACK to a later one (replica_flush) */
+	uint32_t deferred;        /* batches written, not yet made durable */
 	uint64_t batches, bytes;  /* applied in this session */
 	int pool_error;           /* a drain failed (-errno): sticky */
 	uint8_t *out;             /* reply payloads are built here */
@@ -33,7 +41,20 @@ struct replica_reply {
 };
 
 void replica_init(struct replica *r, struct pool *pool);
+/*
+ * Creates (on) or removes the resync marker beside the pool, durably
+ * (resync_mark.c).  Returns 0 or -errno with a message naming the file.
+ */
+int replica_mark_resync(const char *pool_path, bool on, char *err,
+			size_t errlen);
 void replica_free(struct replica *r);
+/*
+ * Makes the batches written with defer durable, with one drain, and
+ * acknowledges the last (reply type 0 when there were none).  Called
+ * before any other message is handled, and when no batch follows.
+ */
+int replica_flush(struct replica *r, struct replica_reply *reply, char *err,
+		  size_t errlen);
 /* A new primary session: batch numbers start again. */
 void replica_new_session(struct replica *r);
 

@@ -16,8 +16,9 @@
 
 /* How often a waiting thread looks at its stop callback. */
 #define WAIT_SLICE_MS 100
-/* Between two attempts to attach. */
+/* Between two attempts to attach: doubling from the first to the last. */
 #define RETRY_MS 1000
+#define RETRY_MAX_MS 10000
 
 uint64_t mirror_now_ns(void)
 {
@@ -198,8 +199,17 @@ static int persist_hook(void *arg, struct pool *pool,
 		wait_ms(m, WAIT_SLICE_MS);
 	pool_publish_seq(pool, *seq);
 	pthread_mutex_unlock(&m->mu);
-	/* Out of memory while attached also lands in the map (resync). */
-	return sent ? 0 : nvfs_oos_mark(m->fs, r, n);
+	if (sent)
+		return 0;
+	int rc = nvfs_oos_mark(m->fs, r, n);
+	/*
+	 * Out of memory while attached: the change is in the map, and the
+	 * connection goes, so no acknowledgement of an older resend of the
+	 * same blocks can clear their marks after this.
+	 */
+	if (send)
+		mirror_lose(m, "out of memory for a batch");
+	return rc;
 }
 
 /* ---- losing the mirror ---- */
@@ -269,7 +279,11 @@ void mirror_lose(struct mirror *m, const char *why)
 		nvmr_shutdown(m->ch);
 	m->conn_lost = true;
 	drop_outstanding(m);
-	if (m->state == MIRROR_SYNCING || m->state == MIRROR_SYNCED) {
+	if (m->stop && m->state != MIRROR_DEGRADED) {
+		/* Unmounting: everything was sent and acknowledged. */
+		m->state = MIRROR_CONNECTING;
+		m->logged_state = (int)m->state;
+	} else if (m->state == MIRROR_SYNCING || m->state == MIRROR_SYNCED) {
 		m->state = MIRROR_DEGRADED;
 		m->losses++;
 		say_state(m, why);
@@ -280,23 +294,26 @@ void mirror_lose(struct mirror *m, const char *why)
 
 /* ---- the receiver of the mirror's messages ---- */
 
+/*
+ * Batches up to applied are on the mirror.  The marks a resync batch
+ * clears go under mu (clearing is cheap: no drain): a loss that marks the
+ * same blocks for a later batch then marks them after this.
+ */
 static void acked(struct mirror *m, uint64_t applied)
 {
 	struct qlist done = { 0 };
-	uint64_t clear_blk = 0, clear_count = 0;  /* of a batch being sent */
 	pthread_mutex_lock(&m->mu);
 	uint64_t now = mirror_now_ns();
 	while (m->inflight.head && m->inflight.head->seq <= applied) {
 		struct qitem *it = qpop(&m->inflight);
 		m->last_rtt_us = (now - it->sent_ns) / 1000;
 		m->batches_acked++;
-		if (it == m->sending) {
+		if (it->clear_count)
+			nvfs_oos_clear(m->fs, it->clear_blk, it->clear_count);
+		if (it == m->sending)
 			it->released = true;
-			clear_blk = it->clear_blk;
-			clear_count = it->clear_count;
-		} else {
+		else
 			qpush(&done, it);
-		}
 	}
 	if (applied > m->acked_seq)
 		m->acked_seq = applied;
@@ -304,14 +321,9 @@ static void acked(struct mirror *m, uint64_t applied)
 		m->covered_seq = m->acked_seq;
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
-	if (clear_count)
-		nvfs_oos_clear(m->fs, clear_blk, clear_count);
 	struct qitem *it;
-	while ((it = qpop(&done))) {
-		if (it->clear_count)
-			nvfs_oos_clear(m->fs, it->clear_blk, it->clear_count);
+	while ((it = qpop(&done)))
 		mirror_free_item(it);
-	}
 }
 
 static void *receiver_main(void *arg)
@@ -360,7 +372,8 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 				    .pool_size = id.pool_size,
 				    .epoch = id.epoch,
 				    .generation = id.generation,
-				    .epoch_tag = id.epoch_tag };
+				    .epoch_tag = id.epoch_tag,
+				    .repl_token = id.repl_token };
 	memcpy(pid.uuid, id.uuid, sizeof(pid.uuid));
 	struct nvmr_hello_reply reply;
 	struct nvmr_ready ready;
@@ -375,7 +388,7 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 	m->conn_lost = false;
 	m->epoch = id.epoch;
 	m->sealed = ready.flags & NVMR_F_SEAL;
-	m->full_compare = m->full_compare || ready.full_resync;
+	m->full_compare = ready.full_resync;
 	m->state = MIRROR_SYNCING;
 	m->attaches++;
 	snprintf(m->peer, sizeof(m->peer), "%s", nvmr_peer(ch));
@@ -477,6 +490,7 @@ static void *conn_main(void *arg)
 {
 	struct mirror *m = arg;
 	char err[512], last_err[512] = "";
+	int retry_ms = RETRY_MS;
 	for (;;) {
 		pthread_mutex_lock(&m->mu);
 		bool stop = m->stop;
@@ -491,11 +505,14 @@ static void *conn_main(void *arg)
 			snprintf(last_err, sizeof(last_err), "%s", err);
 			pthread_mutex_lock(&m->mu);
 			if (!m->stop)
-				wait_ms(m, RETRY_MS);
+				wait_ms(m, retry_ms);
 			pthread_mutex_unlock(&m->mu);
+			retry_ms = retry_ms * 2 < RETRY_MAX_MS ? retry_ms * 2
+							       : RETRY_MAX_MS;
 			continue;
 		}
 		last_err[0] = '\0';
+		retry_ms = RETRY_MS;
 		pthread_t receiver;
 		bool ok = pthread_create(&receiver, NULL, receiver_main, m) == 0;
 		pthread_mutex_lock(&m->mu);
@@ -529,8 +546,10 @@ int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
 	pthread_mutex_init(&m->call_mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	m->state = MIRROR_CONNECTING;
-	m->full_compare = true;
 	m->next_seq = nvfs_last_seq(fs);
+	struct nvfs_identity id;
+	nvfs_identity(fs, &id);
+	m->epoch = id.epoch;
 	m->acked_seq = m->covered_seq = m->next_seq;
 	snprintf(m->peer, sizeof(m->peer), "%s:%s", o->host, o->port);
 	nvfs_set_persist_hook(fs, persist_hook, m);
@@ -622,9 +641,14 @@ void mirror_get_status(struct mirror *m, struct mirror_status *st)
 	st->epoch = m->epoch;
 	st->resync_done = m->resync_done;
 	st->resync_total = m->resync_total;
-	uint64_t secs = (mirror_now_ns() - m->resync_started_ns) / 1000000000u;
-	if (m->resync_started_ns && secs)
-		st->resync_bytes_per_s = m->resync_done * NVMPFS_BLOCK_SIZE / secs;
+	/* Blocks compared or resent per second, over the resync so far (or
+	 * the whole of the last one). */
+	uint64_t end = m->resync_ended_ns ? m->resync_ended_ns : mirror_now_ns();
+	uint64_t ms = (end - m->resync_started_ns) / 1000000u;
+	if (m->resync_started_ns && ms)
+		st->resync_bytes_per_s = m->resync_done * NVMPFS_BLOCK_SIZE *
+					 1000u / ms;
+	st->resync_sent = m->resync_sent;
 	st->last_rtt_us = m->last_rtt_us;
 	st->batches_sent = m->batches_sent;
 	st->batches_acked = m->batches_acked;

@@ -54,7 +54,8 @@ struct mirror_status {
 	char peer[288];
 	uint64_t epoch;
 	uint64_t resync_done, resync_total;  /* blocks */
-	uint64_t resync_bytes_per_s;
+	uint64_t resync_bytes_per_s;         /* compared or resent */
+	uint64_t resync_sent;                /* blocks resent */
 	uint64_t out_of_sync;                /* blocks marked */
 	uint64_t last_rtt_us;                /* last acknowledgement round trip */
 	uint64_t batches_sent, batches_acked, bytes_sent;
@@ -67,9 +68,10 @@ struct mirror_status {
 
 /*
  * Starts the sender (its threads connect and reconnect by themselves);
- * installs the persist hook.  Call after daemonizing.  full_compare: the
- * first attach compares every block (always true today: a pool changed
- * offline or recovered after a crash cannot say what the mirror lacks).
+ * installs the persist hook.  Call after daemonizing, on a mount made
+ * with nvfs_mount_opts.mirrored (so that nothing changed before this is
+ * unaccounted for).  An attach compares every block when the mirror asks
+ * (mirror/judge.h); otherwise only blocks marked out of sync are resent.
  */
 int mirror_start(struct nvfs *fs, const struct mirror_opts *o,
 		 struct mirror **out, char *err, size_t errlen);

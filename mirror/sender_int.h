@@ -46,7 +46,7 @@ struct mirror {
 	enum mirror_state state;
 	bool stop;
 	bool ever_attached;
-	bool full_compare;       /* the next attach compares every block */
+	bool full_compare;       /* this attach compares every block */
 	uint64_t next_seq;       /* batch sequences handed out */
 	uint64_t acked_seq;      /* every batch up to it is on the mirror */
 	uint64_t covered_seq;    /* every change up to it is on the mirror */

@@ -74,6 +74,33 @@ static int send_reply(struct nvmr_channel *ch, const struct replica_reply *r,
 	return rc;
 }
 
+/* Batches one drain may make durable together, at most. */
+#define GROUP_BATCHES 64
+
+/*
+ * One message.  Batches that arrive back to back share one drain and one
+ * ACK (the last): while another message is already waiting, a batch is
+ * written and its drain left to a later one -- on a disk pool every drain
+ * is an fdatasync.  Anything but a batch first makes them durable.
+ */
+static int handle(struct mirror_server *s, struct nvmr_channel *ch,
+		  uint16_t type, const uint8_t *p, size_t len,
+		  struct replica_reply *reply, char *err, size_t errlen)
+{
+	struct replica *r = &s->replica;
+	if (type == NVMR_BATCH) {
+		r->defer = r->deferred + 1 < GROUP_BATCHES &&
+			   nvmr_more_waiting(ch);
+		return replica_handle(r, type, p, len, reply, err, errlen);
+	}
+	int rc = replica_flush(r, reply, err, errlen);
+	if (rc == 0)
+		rc = send_reply(ch, reply, err, errlen);
+	if (rc == 0)
+		rc = replica_handle(r, type, p, len, reply, err, errlen);
+	return rc;
+}
+
 /*
  * Serves messages until the connection ends; says why it ended in why.
  * An idle primary is waited for without limit (keepalive and the TCP user
@@ -94,12 +121,19 @@ static void serve(struct mirror_server *s, struct nvmr_channel *ch, char *why,
 		if (rc == -ETIMEDOUT && !nvmr_recv_started(ch))
 			continue;
 		if (rc == 0)
-			rc = replica_handle(&s->replica, type, p, len, &reply,
-					    err, sizeof(err));
+			rc = handle(s, ch, type, p, len, &reply, err,
+				    sizeof(err));
 		if (rc == 0)
 			rc = send_reply(ch, &reply, err, sizeof(err));
 		if (rc == 0)
 			continue;
+		/* The batches before the end are whole: durable, acknowledged. */
+		if (rc != -EIO) {
+			char ferr[256];
+			struct replica_reply ack;
+			if (replica_flush(&s->replica, &ack, ferr, sizeof(ferr)) == 0)
+				send_reply(ch, &ack, ferr, sizeof(ferr));
+		}
 		const char *what = nvmr_strip_peer(ch, err);
 		if (rc == -EPROTO) {
 			nvmr_refuse(ch, NVMR_REFUSE_PROTOCOL, what);

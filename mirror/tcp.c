@@ -154,6 +154,15 @@ static ssize_t tcp_recv(struct nvmr_transport *t, void *buf, size_t len,
 	}
 }
 
+static bool tcp_readable(struct nvmr_transport *t)
+{
+	struct tcp *c = tcp_of(t);
+	if (c->rpos < c->rend)
+		return true;
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
 static void tcp_shutdown(struct nvmr_transport *t)
 {
 	shutdown(tcp_of(t)->fd, SHUT_RDWR);
@@ -169,6 +178,7 @@ static const struct nvmr_transport_ops tcp_ops = {
 	.name = "tcp",
 	.send = tcp_send,
 	.recv = tcp_recv,
+	.readable = tcp_readable,
 	.shutdown = tcp_shutdown,
 	.close = tcp_close,
 };

@@ -7,6 +7,7 @@
 #ifndef NVMPFS_MIRROR_TRANSPORT_H
 #define NVMPFS_MIRROR_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,8 @@ struct nvmr_transport_ops {
 	 */
 	ssize_t (*recv)(struct nvmr_transport *t, void *buf, size_t len,
 			uint64_t deadline_ns);
+	/* Whether a recv would return at once (bytes buffered or waiting). */
+	bool (*readable)(struct nvmr_transport *t);
 	/* Makes a blocked send or recv of another thread return. */
 	void (*shutdown)(struct nvmr_transport *t);
 	void (*close)(struct nvmr_transport *t);

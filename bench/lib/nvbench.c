@@ -6,10 +6,12 @@
  *       mapped MAP_SHARED; OPS times: store 4 KiB at a random page, then
  *       msync(MS_SYNC) of that page.  Afterwards every page is read back
  *       with pread (after dropping the file's page cache) and checked.
- *   nvbench files DIR N
+ *   nvbench files DIR N [THREADS]
  *       N files of 4 KiB in subdirectories of 1000: create+write+close,
  *       then (caches dropped) stat, then a check of every 16th file's bytes,
- *       then unlink (and rmdir).
+ *       then unlink (and rmdir).  With THREADS (default 1), each thread
+ *       does its share of the N files in its own subtree DIR/tT, every
+ *       phase on all threads at once; times are wall-clock per file.
  *   nvbench dir DIR N LOOKUPS
  *       N empty files in one directory: create; (caches dropped) LOOKUPS
  *       stats of existing names in a scattered order; unlink of all.
@@ -184,40 +186,60 @@ static int do_mmap(const char *dir, long mib, long ops, int threads)
 
 /* ---- many small files --------------------------------------------- */
 
-static void fpath(char *p, size_t sz, const char *dir, long i)
+/* A thread's share of the files: its own subtree DIR/tT, so that threads
+ * never share a directory (what "private files" means here). */
+struct fjob {
+	const char *dir;
+	int id;
+	long first, count;	/* global numbers first .. first+count-1 */
+	int bad;
+};
+
+static void fpath(char *p, size_t sz, const struct fjob *j, long k)
 {
-	snprintf(p, sz, "%s/d%04ld/f%07ld", dir, i / 1000, i);
+	snprintf(p, sz, "%s/t%d/d%04ld/f%07ld", j->dir, j->id, k / 1000, j->first + k);
 }
 
-static int do_files(const char *dir, long n)
+static void fsubdir(char *p, size_t sz, const struct fjob *j, long d)
 {
+	if (d < 0)
+		snprintf(p, sz, "%s/t%d", j->dir, j->id);
+	else
+		snprintf(p, sz, "%s/t%d/d%04ld", j->dir, j->id, d);
+}
+
+static void *files_create(void *arg)
+{
+	struct fjob *j = arg;
 	char p[4096];
-	unsigned char *buf = malloc(PAGE), *got = malloc(PAGE);
-	long ndirs = (n + 999) / 1000;
-	double t0 = now();
-	for (long d = 0; d < ndirs; d++) {
-		snprintf(p, sizeof p, "%s/d%04ld", dir, d);
+	unsigned char *buf = malloc(PAGE);
+	for (long d = -1; d < (j->count + 999) / 1000; d++) {
+		fsubdir(p, sizeof p, j, d);
 		if (mkdir(p, 0755))
 			die("mkdir", p);
 	}
-	for (long i = 0; i < n; i++) {
-		fpath(p, sizeof p, dir, i);
+	for (long k = 0; k < j->count; k++) {
+		fpath(p, sizeof p, j, k);
 		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0)
 			die("create", p);
-		fill(buf, PAGE, i + 1);
+		fill(buf, PAGE, j->first + k + 1);
 		if (write(fd, buf, PAGE) != PAGE)
 			die("write", p);
 		if (close(fd))
 			die("close", p);
 	}
-	double create = (now() - t0) / n * 1e6;
-	int c = cold();
-	t0 = now();
+	free(buf);
+	return NULL;
+}
+
+static void *files_stat(void *arg)
+{
+	struct fjob *j = arg;
+	char p[4096];
 	struct stat st;
-	for (long k = 0; k < n; k++) {
-		long i = (k * 7919) % n;
-		fpath(p, sizeof p, dir, i);
+	for (long n = 0; n < j->count; n++) {
+		fpath(p, sizeof p, j, (n * 7919) % j->count);	/* scattered order */
 		if (stat(p, &st))
 			die("stat", p);
 		if (st.st_size != PAGE) {
@@ -225,37 +247,90 @@ static int do_files(const char *dir, long n)
 			exit(1);
 		}
 	}
-	double statt = (now() - t0) / n * 1e6;
-	int bad = 0;
-	for (long i = 0; i < n; i += 16) {
-		fpath(p, sizeof p, dir, i);
+	return NULL;
+}
+
+static void *files_check(void *arg)
+{
+	struct fjob *j = arg;
+	char p[4096];
+	unsigned char *want = malloc(PAGE), *got = malloc(PAGE);
+	for (long k = 0; k < j->count; k += 16) {
+		fpath(p, sizeof p, j, k);
 		int fd = open(p, O_RDONLY);
 		if (fd < 0)
 			die("open", p);
 		if (read(fd, got, PAGE) != PAGE)
 			die("read", p);
 		close(fd);
-		fill(buf, PAGE, i + 1);
-		if (memcmp(buf, got, PAGE)) {
-			if (!bad)
+		fill(want, PAGE, j->first + k + 1);
+		if (memcmp(want, got, PAGE)) {
+			if (!j->bad)
 				fprintf(stderr, "nvbench: %s: contents differ\n", p);
-			bad++;
+			j->bad++;
 		}
 	}
-	t0 = now();
-	for (long i = 0; i < n; i++) {
-		fpath(p, sizeof p, dir, i);
+	free(want);
+	free(got);
+	return NULL;
+}
+
+static void *files_unlink(void *arg)
+{
+	struct fjob *j = arg;
+	char p[4096];
+	for (long k = 0; k < j->count; k++) {
+		fpath(p, sizeof p, j, k);
 		if (unlink(p))
 			die("unlink", p);
 	}
-	for (long d = 0; d < ndirs; d++) {
-		snprintf(p, sizeof p, "%s/d%04ld", dir, d);
+	for (long d = (j->count + 999) / 1000 - 1; d >= -1; d--) {
+		fsubdir(p, sizeof p, j, d);
 		if (rmdir(p))
 			die("rmdir", p);
 	}
-	double unl = (now() - t0) / n * 1e6;
-	printf("files=%ld create_us=%.2f stat_us=%.2f unlink_us=%.2f cold=%d bad=%d\n",
-	       n, create, statt, unl, c, bad);
+	return NULL;
+}
+
+/* one phase on every thread at once; wall-clock seconds until the last ends */
+static double files_phase(void *(*fn)(void *), struct fjob *jobs, int threads)
+{
+	pthread_t *tid = calloc(threads, sizeof *tid);
+	double t0 = now();
+	for (int t = 0; t < threads; t++)
+		if ((errno = pthread_create(&tid[t], NULL, fn, &jobs[t])))
+			die("pthread_create", NULL);
+	for (int t = 0; t < threads; t++)
+		pthread_join(tid[t], NULL);
+	double el = now() - t0;
+	free(tid);
+	return el;
+}
+
+static int do_files(const char *dir, long n, int threads)
+{
+	if (threads < 1 || n < threads) {
+		fprintf(stderr, "nvbench: files: need 1 <= THREADS <= N\n");
+		return 2;
+	}
+	struct fjob *jobs = calloc(threads, sizeof *jobs);
+	for (int t = 0; t < threads; t++) {
+		jobs[t].dir = dir;
+		jobs[t].id = t;
+		jobs[t].first = n * t / threads;
+		jobs[t].count = n * (t + 1) / threads - jobs[t].first;
+	}
+	double create = files_phase(files_create, jobs, threads) / n * 1e6;
+	int c = cold();
+	double statt = files_phase(files_stat, jobs, threads) / n * 1e6;
+	files_phase(files_check, jobs, threads);
+	double unl = files_phase(files_unlink, jobs, threads) / n * 1e6;
+	int bad = 0;
+	for (int t = 0; t < threads; t++)
+		bad += jobs[t].bad;
+	free(jobs);
+	printf("files=%ld threads=%d create_us=%.2f stat_us=%.2f unlink_us=%.2f cold=%d bad=%d\n",
+	       n, threads, create, statt, unl, c, bad);
 	return bad ? 1 : 0;
 }
 
@@ -315,13 +390,13 @@ int main(int argc, char **argv)
 {
 	if (argc == 6 && !strcmp(argv[1], "mmap"))
 		return do_mmap(argv[2], atol(argv[3]), atol(argv[4]), atoi(argv[5]));
-	if (argc == 4 && !strcmp(argv[1], "files"))
-		return do_files(argv[2], atol(argv[3]));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "files"))
+		return do_files(argv[2], atol(argv[3]), argc == 5 ? atoi(argv[4]) : 1);
 	if (argc == 5 && !strcmp(argv[1], "dir"))
 		return do_dir(argv[2], atol(argv[3]), atol(argv[4]));
 	fprintf(stderr,
 		"usage: nvbench mmap DIR FILE_MIB OPS THREADS\n"
-		"       nvbench files DIR N\n"
+		"       nvbench files DIR N [THREADS]\n"
 		"       nvbench dir DIR N LOOKUPS\n");
 	return 2;
 }

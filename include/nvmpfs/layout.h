@@ -112,7 +112,16 @@ struct nvmpfs_super {
 	uint32_t role_flags;     /* NVMPFS_ROLE_*: replication role (0: none) */
 	uint32_t reserved32;     /* zero */
 	uint64_t epoch_tag;      /* random, drawn at mkfs and each promotion */
-	uint64_t reserved[28];   /* zero; for later versions */
+	/*
+	 * Random, drawn anew whenever the pool may change without a mirror
+	 * seeing the change or its block being marked in the out-of-sync
+	 * map: a read-write mount without a mirror, a mount after a crash,
+	 * an fsck repair; 0 until the first such event.  A mirror whose
+	 * copy of the superblock holds the same token (and epoch, tag) has
+	 * every change but those marked: it resyncs only those.
+	 */
+	uint64_t repl_token;
+	uint64_t reserved[27];   /* zero; for later versions */
 	uint64_t checksum;       /* XXH3-64 of every byte before this field */
 };
 

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the nvmpfs core, without a mount: the public API of
- * lib/nvfs.h, plus the journal, fsck, mkfs and superblock internals.
+ * fs/core/nvfs.h, plus the journal, fsck, mkfs and superblock internals.
  * Pools are files in /dev/shm (PM emulated with PMEM_IS_PMEM_FORCE=1),
  * named per process and per test, and removed after each test.
  *
@@ -24,8 +24,10 @@
 #include "check.h"
 #include "format.h"
 #include "fs.h"
+#include "held.h"
 #include "journal.h"
 #include "nvfs.h"
+#include "nvfs_direct.h"
 #include "pool.h"
 #include "super.h"
 #include "xattr.h"
@@ -1090,7 +1092,7 @@ UNIT_TEST(xattrs)
 }
 
 /* ------------------------------------------------------------------ */
-/* The xattr store (lib/xattr_tree.h)                                  */
+/* The xattr store (fs/core/xattr_tree.h)                                  */
 
 static int set_xpattern(struct nvfs *fs, uint64_t ino, const char *name,
 			size_t len, unsigned seed, int flags)
@@ -1810,7 +1812,7 @@ UNIT_TEST(xattr_store_damage_survived)
 }
 
 /* ------------------------------------------------------------------ */
-/* Set-ID bits (lib/setid.c)                                           */
+/* Set-ID bits (fs/core/setid.c)                                           */
 
 /* A made-up caller for the set-ID rules: its groups and CAP_FSETID. */
 struct fake_caller {
@@ -1973,6 +1975,29 @@ UNIT_TEST(enospc_small_pool)
 
 /* ------------------------------------------------------------------ */
 /* Persistence and crashes                                             */
+
+/* A big dead file is freed in the background; a call out of space waits. */
+UNIT_TEST(enospc_waits_for_reclaim)
+{
+	struct nvfs *fs = mount_pool(tmp_pool("reclaimwait"), 64 * MiB, NULL);
+	nvfs_start(fs);
+	CHECK(!nvfs_wait_reclaim(fs));           /* nothing queued */
+	uint64_t start = free_blocks(fs);
+	uint64_t big = mkfile(fs, ROOT, "big");
+	uint64_t size = (start - 512) * BS;      /* > 4096 blocks: background */
+	write_pattern(fs, big, 0, size, 1);
+	CHECK_EQ(0, nvfs_unlink(fs, ROOT, "big"));
+	nvfs_forget(fs, big, 1);                 /* queued to the thread */
+	uint64_t again = mkfile(fs, ROOT, "again");
+	REQUIRE_EQ(0, nvfs_open(fs, again, O_RDWR));
+	/* Whether the thread is done yet or not, after the wait it is. */
+	nvfs_wait_reclaim(fs);
+	CHECK_GE(free_blocks(fs), start - 64);
+	write_pattern(fs, again, 0, size, 2);
+	CHECK(read_matches(fs, again, 0, size, 2));
+	nvfs_release(fs, again);
+	umount_fs(fs);
+}
 
 UNIT_TEST(persistence_remount)
 {
@@ -2937,6 +2962,384 @@ UNIT_TEST(self_heal)
 	nvfs_set_healer(fs, NULL, NULL);
 	write_pattern(fs, ino, 7 * BS, BS, 3);
 	CHECK(read_matches(fs, ino, 0, 8 * BS, 3));
+	umount_fs(fs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Direct-mapping leases (fs/core/lease.c, nvfs_direct.h)                  */
+
+/* The pool bytes of file offset off under a lease's extents. */
+static uint8_t *leased_at(struct nvfs *fs, const struct nvfs_lease_extent *e,
+			  size_t n, uint64_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		if (off >= e[i].file_off && off < e[i].file_off + e[i].len)
+			return pool_at(fs->pool, e[i].pool_off + off - e[i].file_off);
+	FAIL("offset %llu is not leased", (unsigned long long)off);
+	return NULL;
+}
+
+/* A program's stores through its mapping: straight into the pool. */
+static void store_direct(struct nvfs *fs, const struct nvfs_lease_extent *e,
+			 size_t n, uint64_t off, size_t len, unsigned seed)
+{
+	uint8_t *b = pattern(off, len, seed);
+	for (size_t i = 0; i < len; i++)
+		*leased_at(fs, e, n, off + i) = b[i];
+	free(b);
+}
+
+/* Pool block of file block lblk (0 for a hole). */
+static uint64_t pblk_of(struct nvfs *fs, uint64_t ino, uint64_t lblk)
+{
+	return bmap_lookup(fs, inode_get(fs, ino), lblk, NULL);
+}
+
+static uint64_t leases_now(struct nvfs *fs, uint64_t *deferred)
+{
+	uint64_t n, d;
+	nvfs_lease_counts(fs, &n, &d);
+	if (deferred)
+		*deferred = d;
+	return n;
+}
+
+/* The held-blocks table against a plain array, under random use. */
+UNIT_TEST(lease_held_map)
+{
+	enum { RANGE = 5000, STEPS = 200000 };
+	static uint32_t want[RANGE];
+	memset(want, 0, sizeof(want));
+	struct held_map m = { 0 };
+	uint64_t x = 88172645463325252ull, live = 0;
+	for (int i = 0; i < STEPS; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		/* A small range: long probe runs, many removals inside them. */
+		uint64_t b = 1 + (x >> 8) % (RANGE - 1);
+		if ((x & 3) != 0) {
+			struct held *h = held_get(&m, b);
+			REQUIRE(h != NULL);
+			live += want[b] == 0;
+			h->refs++;
+			want[b]++;
+		} else if (want[b]) {
+			struct held *h = held_find(&m, b);
+			REQUIRE(h != NULL);
+			CHECK_UEQ(want[b], h->refs);
+			if (--h->refs == 0) {
+				held_remove(&m, h);
+				live--;
+			}
+			want[b]--;
+		} else {
+			CHECK(held_find(&m, b) == NULL);
+		}
+	}
+	CHECK_UEQ(live, m.used);
+	for (uint64_t b = 1; b < RANGE; b++) {
+		struct held *h = held_find(&m, b);
+		CHECK_UEQ(want[b], h ? h->refs : 0);
+	}
+	held_free(&m);
+}
+
+UNIT_TEST(lease_checksums_and_coherence)
+{
+	const char *path = tmp_pool("lease");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	write_pattern(fs, f, 0, 16 * BS, 1);
+	uint64_t p0 = pblk_of(fs, f, 0);
+	REQUIRE(*csum_word(fs, p0) != 0);
+	uint64_t id = 0;
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 7, 0, 16 * BS, true, &id));
+	CHECK(id != 0);
+	CHECK(nvfs_file_leased(fs, f));
+	struct nvfs_lease_extent e[8];
+	ssize_t n = nvfs_lease_extents(fs, 7, id, 0, e, 8);
+	REQUIRE_EQ(1, n);
+	CHECK_UEQ(0, e[0].file_off);
+	CHECK_UEQ(p0 * BS, e[0].pool_off);
+	CHECK_UEQ(16 * BS, e[0].len);
+	/* Unverified while a program may store behind our back. */
+	for (uint64_t b = 0; b < 16; b++)
+		CHECK_UEQ(0, *csum_word(fs, p0 + b));
+	CHECK_UGE(intent_hot_extents(fs), 1);
+	/* Its stores are what read() returns, never an EIO. */
+	store_direct(fs, e, 1, 100, 3 * BS, 2);
+	CHECK(read_matches(fs, f, 100, 3 * BS, 2));
+	/* A write(2) into the range stores no checksum either. */
+	write_pattern(fs, f, 8 * BS, BS, 3);
+	CHECK_UEQ(0, *csum_word(fs, p0 + 8));
+	CHECK(*leased_at(fs, e, 1, 8 * BS) == pat(8 * BS, 3));
+	/* The background thread's cooling leaves a leased extent marked. */
+	for (int i = 0; i < 4; i++)
+		intent_cool(fs);
+	CHECK_UGE(intent_hot_extents(fs), 1);
+	/* A persist flushes inside the lease only. */
+	struct nvfs_range in = { BS, 2 * BS }, out = { 15 * BS, 2 * BS };
+	CHECK_EQ(0, nvfs_lease_persist(fs, 7, id, &in, 1));
+	CHECK_EQ(-EINVAL, nvfs_lease_persist(fs, 7, id, &out, 1));
+	CHECK_EQ(-EINVAL, nvfs_lease_persist(fs, 8, id, &in, 1));
+	/* At the end: checksums again, of what the program left. */
+	uint64_t ino = 0;
+	CHECK_EQ(0, nvfs_lease_end(fs, 7, id, &ino));
+	CHECK_UEQ(f, ino);
+	CHECK(!nvfs_file_leased(fs, f));
+	for (uint64_t b = 0; b < 16; b++)
+		CHECK_UEQ(csum_of_block(fs, p0 + b), *csum_word(fs, p0 + b));
+	for (int i = 0; i < 4; i++)
+		intent_cool(fs);
+	CHECK_UEQ(0, intent_hot_extents(fs));
+	CHECK_EQ(-EINVAL, nvfs_lease_end(fs, 7, id, NULL));
+	uint64_t lblk = 0;
+	struct nvfs_scrub_result sr;
+	CHECK_EQ(0, nvfs_scrub(fs, f, &lblk, 1024, &sr));
+	CHECK_UEQ(16, sr.blocks_checked);
+	CHECK_UEQ(0, sr.blocks_unverified);
+	CHECK_UEQ(0, sr.mismatches);
+	/* A read-only lease keeps the checksums (nobody stores). */
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 7, 0, BS, false, &id));
+	CHECK(*csum_word(fs, p0) != 0);
+	write_pattern(fs, f, 0, BS, 4);
+	CHECK_UEQ(csum_of_block(fs, p0), *csum_word(fs, p0));
+	CHECK_EQ(1, nvfs_lease_end_owner(fs, 7));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+UNIT_TEST(lease_refusals)
+{
+	const char *path = tmp_pool("leaserr");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	uint64_t d = mkdir_(fs, ROOT, "d");
+	write_pattern(fs, f, 0, 3 * BS + 10, 1);
+	uint64_t id;
+	CHECK_EQ(-EINVAL, nvfs_lease_begin(fs, f, 1, 1, BS, true, &id));
+	CHECK_EQ(-EINVAL, nvfs_lease_begin(fs, f, 1, 0, 0, true, &id));
+	CHECK_EQ(-EINVAL, nvfs_lease_begin(fs, f, 1, 0, 3 * BS + 11, true, &id));
+	CHECK_EQ(-EINVAL, nvfs_lease_begin(fs, f, 1, 4 * BS, 1, true, &id));
+	CHECK_EQ(-EINVAL, nvfs_lease_begin(fs, f, 1, BS, UINT64_MAX, true, &id));
+	CHECK_EQ(-EISDIR, nvfs_lease_begin(fs, d, 1, 0, BS, true, &id));
+	CHECK_EQ(-ENOENT, nvfs_lease_begin(fs, 4000, 1, 0, BS, true, &id));
+	CHECK_UEQ(0, leases_now(fs, NULL));
+	/* The last block is leased whole, its tail past EOF zero again after. */
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 1, 0, 3 * BS + 10, true, &id));
+	struct nvfs_lease_extent e[4];
+	REQUIRE_EQ(1, nvfs_lease_extents(fs, 1, id, 0, e, 4));
+	CHECK_UEQ(4 * BS, e[0].len);
+	CHECK_EQ(-EINVAL, nvfs_lease_extents(fs, 2, id, 0, e, 4));
+	*leased_at(fs, e, 1, 3 * BS + 100) = 0x77;  /* past EOF */
+	/* A read-only remount must wait: programs store into the pool. */
+	CHECK_EQ(-EBUSY, nvfs_set_read_only(fs, true));
+	CHECK_EQ(-EINVAL, nvfs_lease_end(fs, 2, id, NULL));
+	CHECK_EQ(0, nvfs_lease_end(fs, 1, id, NULL));
+	CHECK(*leased_at(fs, e, 1, 3 * BS + 100) == 0);
+	CHECK_EQ(0, nvfs_set_read_only(fs, true));
+	CHECK_EQ(-EROFS, nvfs_lease_begin(fs, f, 1, 0, BS, false, &id));
+	CHECK_EQ(0, nvfs_set_read_only(fs, false));
+	/* A block that fails its checksum is not laundered into "unverified". */
+	uint64_t p1 = pblk_of(fs, f, 1);
+	((uint8_t *)pool_block(fs->pool, p1))[5] ^= 1;
+	CHECK_EQ(-EIO, nvfs_lease_begin(fs, f, 1, 0, 2 * BS, true, &id));
+	CHECK(*csum_word(fs, p1) != 0);
+	CHECK_UEQ(0, leases_now(fs, NULL));
+	((uint8_t *)pool_block(fs->pool, p1))[5] ^= 1;
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+UNIT_TEST(lease_allocates_holes)
+{
+	const char *path = tmp_pool("leasehole");
+	struct nvfs *fs = mount_pool(path, 32 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "sparse");
+	struct stat st = { .st_size = 64 * BS };
+	struct stat out;
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &st, NVFS_SET_SIZE, &out));
+	write_pattern(fs, f, 10 * BS, 2 * BS, 5);
+	uint64_t before = free_blocks(fs);
+	uint64_t id;
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 3, 8 * BS, 8 * BS, true, &id));
+	CHECK_UEQ(before - 6, free_blocks(fs));
+	for (uint64_t b = 8; b < 16; b++)
+		CHECK(pblk_of(fs, f, b) != 0);
+	CHECK_UEQ(0, pblk_of(fs, f, 16));
+	CHECK(read_zeros(fs, f, 8 * BS, 2 * BS));
+	CHECK(read_matches(fs, f, 10 * BS, 2 * BS, 5));
+	CHECK_EQ(64 * BS, getattr_(fs, f).st_size);
+	CHECK_EQ(0, nvfs_lease_end(fs, 3, id, NULL));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/*
+ * Truncate, punch and unlink free a leased file's blocks only when the
+ * last lease holding them ends: no other file gets them meanwhile.
+ */
+UNIT_TEST(lease_defers_frees)
+{
+	const char *path = tmp_pool("leasefree");
+	struct nvfs *fs = mount_pool(path, 16 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	write_pattern(fs, f, 0, 32 * BS, 1);
+	uint64_t id1, id2, deferred;
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 1, 0, 32 * BS, true, &id1));
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 2, 16 * BS, 16 * BS, false, &id2));
+	struct nvfs_lease_extent e[4];
+	REQUIRE_EQ(1, nvfs_lease_extents(fs, 1, id1, 0, e, 4));
+	uint64_t p0 = e[0].pool_off / BS;
+	uint64_t base = free_blocks(fs);
+	struct stat st = { .st_size = 0 }, out;
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &st, NVFS_SET_SIZE, &out));
+	CHECK_UEQ(2, leases_now(fs, &deferred));
+	CHECK_UEQ(32, deferred);
+	CHECK_ULE(free_blocks(fs), base + 1); /* a map node at most */
+	/* Fill the pool: no new file gets a leased block. */
+	uint64_t g = mkfile(fs, ROOT, "g");
+	uint8_t *buf = pattern(0, 256 * BS, 9);
+	uint64_t written = 0;
+	for (;;) {
+		ssize_t n = nvfs_write(fs, g, buf, 256 * BS, written);
+		if (n <= 0)
+			break;
+		written += (uint64_t)n;
+	}
+	free(buf);
+	CHECK_UGE(written, 256 * BS);
+	for (uint64_t b = 0; b < written / BS; b++) {
+		uint64_t p = pblk_of(fs, g, b);
+		if (p >= p0 && p < p0 + 32) {
+			CHECK(!"a leased block was given to another file");
+			break;
+		}
+	}
+	store_direct(fs, e, 1, 0, 32 * BS, 4);  /* the program goes on */
+	CHECK(read_matches(fs, g, 0, 1024 * 1024 > written ? written : 1024 * 1024, 9));
+	/* The writable lease ends: the read-only one still holds half. */
+	uint64_t low = free_blocks(fs);
+	CHECK_EQ(0, nvfs_lease_end(fs, 1, id1, NULL));
+	CHECK_UEQ(low + 16, free_blocks(fs));
+	CHECK_UEQ(1, leases_now(fs, &deferred));
+	CHECK_UEQ(16, deferred);
+	CHECK_EQ(1, nvfs_lease_end_owner(fs, 2));
+	CHECK_UEQ(low + 32, free_blocks(fs));
+	CHECK_UEQ(0, leases_now(fs, &deferred));
+	CHECK_UEQ(0, deferred);
+	REQUIRE_EQ(0, nvfs_unlink(fs, ROOT, "g"));
+
+	/* Punch and unlink of a file still open (freed at its release). */
+	uint64_t h = mkfile(fs, ROOT, "h");
+	write_pattern(fs, h, 0, 8 * BS, 2);
+	REQUIRE_EQ(0, nvfs_open(fs, h, O_RDWR));
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, h, 5, 0, 8 * BS, true, &id1));
+	base = free_blocks(fs);
+	CHECK_EQ(0, nvfs_fallocate(fs, h, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				   2 * BS, 4 * BS));
+	CHECK_UEQ(base, free_blocks(fs));
+	REQUIRE_EQ(0, nvfs_unlink(fs, ROOT, "h"));
+	nvfs_forget(fs, h, 1);
+	CHECK_EQ(0, nvfs_release(fs, h));       /* the file is freed ... */
+	CHECK_EQ(-ENOENT, nvfs_getattr(fs, h, &st));
+	CHECK_UEQ(8, (leases_now(fs, &deferred), deferred));
+	low = free_blocks(fs);                  /* (its map node is free) */
+	CHECK_EQ(1, nvfs_lease_end_owner(fs, 5)); /* ... its blocks now */
+	CHECK_UEQ(low + 8, free_blocks(fs));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/*
+ * A crash while a program maps blocks: the next mount frees what waited
+ * for the lease, the blocks are unverified (never a false mismatch), and
+ * adopting gives them checksums again.
+ */
+UNIT_TEST(lease_crash_and_adopt)
+{
+	const char *path = tmp_pool("leasecrash");
+	struct nvfs *fs = mount_pool(path, 16 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	uint64_t t = mkfile(fs, ROOT, "t");
+	write_pattern(fs, f, 0, 16 * BS, 1);
+	write_pattern(fs, t, 0, 16 * BS, 2);
+	uint64_t base = free_blocks(fs);
+	uint64_t id;
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 1, 0, 16 * BS, true, &id));
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, t, 1, 0, 16 * BS, true, &id));
+	struct nvfs_lease_extent e[4];
+	REQUIRE_EQ(1, nvfs_lease_extents(fs, 1, id, 0, e, 4));
+	REQUIRE_EQ(1, nvfs_lease_extents(fs, 1, id - 1, 0, e + 1, 3));
+	store_direct(fs, e + 1, 1, 0, 16 * BS, 3);  /* f, persisted: */
+	pool_persist(fs->pool, e[1].pool_off, e[1].len);
+	struct stat st = { .st_size = 0 }, out;
+	REQUIRE_EQ(0, nvfs_setattr(fs, t, &st, NVFS_SET_SIZE, &out));
+	base = free_blocks(fs);  /* t's map node is free already */
+	abandon_fs(fs);
+
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(!rep.was_clean);
+	CHECK_UEQ(0, leases_now(fs, NULL));
+	CHECK_UEQ(base + 16, free_blocks(fs));  /* t's blocks: free at last */
+	CHECK(read_matches(fs, f, 0, 16 * BS, 3));
+	uint64_t lblk = 0;
+	struct nvfs_scrub_result sr;
+	CHECK_EQ(0, nvfs_scrub(fs, f, &lblk, 1024, &sr));
+	CHECK_UEQ(16, sr.blocks_unverified);
+	CHECK_UEQ(0, sr.mismatches);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+
+	fs = mount_pool(path, 0, NULL);
+	/* Blocks a program may still store into are not adopted. */
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 1, 0, 4 * BS, true, &id));
+	struct nvfs_adopt_result ar;
+	lblk = 0;
+	CHECK_EQ(0, nvfs_adopt(fs, f, &lblk, 1024, &ar));
+	CHECK(ar.done);
+	CHECK_UEQ(12, ar.adopted);
+	CHECK_UEQ(4, ar.leased);
+	CHECK_EQ(0, nvfs_lease_end(fs, 1, id, NULL));
+	lblk = 0;
+	CHECK_EQ(0, nvfs_adopt(fs, f, &lblk, 1024, &ar));
+	CHECK_UEQ(0, ar.adopted);
+	lblk = 0;
+	CHECK_EQ(0, nvfs_scrub(fs, f, &lblk, 1024, &sr));
+	CHECK_UEQ(16, sr.blocks_checked);
+	CHECK_UEQ(0, sr.blocks_unverified);
+	CHECK(read_matches(fs, f, 0, 16 * BS, 3));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/*
+ * A clean unmount while a program still maps blocks (the daemon told to
+ * go): what waited for the lease is freed, the checksums stay 0.
+ */
+UNIT_TEST(lease_unmount_with_leases)
+{
+	const char *path = tmp_pool("leaseumount");
+	struct nvfs *fs = mount_pool(path, 16 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	write_pattern(fs, f, 0, 8 * BS, 1);
+	uint64_t base = free_blocks(fs);
+	uint64_t id;
+	REQUIRE_EQ(0, nvfs_lease_begin(fs, f, 1, 0, 8 * BS, true, &id));
+	REQUIRE_EQ(0, nvfs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE |
+				     FALLOC_FL_KEEP_SIZE, 0, 4 * BS));
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK(rep.was_clean);
+	CHECK_UEQ(base + 4, free_blocks(fs));
+	uint64_t lblk = 0;
+	struct nvfs_scrub_result sr;
+	CHECK_EQ(0, nvfs_scrub(fs, f, &lblk, 1024, &sr));
+	CHECK_UEQ(4, sr.blocks_unverified);
 	umount_fs(fs);
 }
 

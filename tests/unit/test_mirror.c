@@ -29,6 +29,7 @@
 #include "mirror/pool_view.h"
 #include "mirror/replica.h"
 #include "pool.h"
+#include "role.h"
 #include "super.h"
 
 #include "unit.h"
@@ -131,7 +132,7 @@ UNIT_TEST(header_checks)
 	h.version = 2;
 	CHECK_EQ(-EPROTO, nvmr_check_header(&h, 7, false, err, sizeof(err)));
 	CHECK_CONTAINS(err, "protocol version 2");
-	uint16_t bad_types[] = { 0, 6, 9, 20, 0xffff };
+	uint16_t bad_types[] = { 0, 6, 9, 21, 0xffff };
 	for (size_t i = 0; i < sizeof(bad_types) / sizeof(bad_types[0]); i++) {
 		h = good_header();
 		h.type = bad_types[i];
@@ -181,7 +182,8 @@ static struct built batch_of(uint64_t seq, uint32_t nranges,
 	struct nvmr_batch head = { .batch_seq = seq, .nranges = nranges };
 	uint8_t *p = (uint8_t *)b.words;
 	memcpy(p, &head, sizeof(head));
-	memcpy(p + sizeof(head), r, nr * sizeof(*r));
+	if (nr)
+		memcpy(p + sizeof(head), r, nr * sizeof(*r));
 	b.len = sizeof(head) + nr * sizeof(*r) + data_bytes;
 	if (b.len > sizeof(b.words))
 		FAIL("test batch too big");
@@ -1034,6 +1036,17 @@ UNIT_TEST(judge_decisions)
 	CHECK_CONTAINS(text, "promoted to epoch 7 apart");
 	v.sb.epoch_tag = 0x1234;
 	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	CHECK(full);
+	/* The primary's replication token: only the marked blocks go. */
+	h.pool.repl_token = v.sb.repl_token = 0xabcdef;
+	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	CHECK(!full);
+	v.sb.repl_token = 0xabcdee;
+	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	CHECK(full);
+	h.pool.repl_token = v.sb.repl_token = 0;   /* 0: never trusted */
+	CHECK_EQ(0, judge(pool, &v, &h, &full, text));
+	CHECK(full);
 	h.pool.epoch = 6;
 	CHECK_EQ(NVMR_REFUSE_SPLIT_BRAIN, judge(pool, &v, &h, &full, text));
 	CHECK_CONTAINS(text, "this pool has epoch 7");
@@ -1169,6 +1182,44 @@ UNIT_TEST(replica_batches)
 	memcpy(m, &b, sizeof(b));
 	memcpy(m + 16, rg, sizeof(rg));
 	CHECK_EQ(0, handle(&r, NVMR_BATCH, m, 48 + 15, &reply, err));
+	replica_free(&r);
+}
+
+UNIT_TEST(replica_resync_marker)
+{
+	struct pool *pool = made_pool(8 * MiB);
+	struct replica r;
+	struct replica_reply reply;
+	char err[512] = "", marker[4200];
+	replica_init(&r, pool);
+	role_resync_marker(pool->path, marker, sizeof(marker));
+	unlink(marker);
+	uint64_t before = pool_hash(pool);
+
+	struct nvmr_sync_state st = { .synced = 0 };
+	REQUIRE_EQ(0, handle(&r, NVMR_SYNC_STATE, &st, sizeof(st), &reply, err));
+	CHECK_EQ(0, reply.type);                 /* no answer */
+	CHECK_EQ(0, access(marker, F_OK));       /* a resync begins */
+	/* promote refuses such a replica, and says why. */
+	uint64_t e0, e1;
+	uint64_t data_bad;
+	CHECK_EQ(-1, role_promote(pool->path, false, &e0, &e1, &data_bad, err,
+				  sizeof(err)));
+	CHECK_CONTAINS(err, "a resync was under way");
+	st.synced = 1;
+	REQUIRE_EQ(0, handle(&r, NVMR_SYNC_STATE, &st, sizeof(st), &reply, err));
+	CHECK(access(marker, F_OK) != 0);        /* it ended */
+	/* Again: removing what is gone is fine. */
+	CHECK_EQ(0, handle(&r, NVMR_SYNC_STATE, &st, sizeof(st), &reply, err));
+
+	/* Malformed: refused, nothing made. */
+	st.synced = 2;
+	CHECK_EQ(-EPROTO, handle(&r, NVMR_SYNC_STATE, &st, sizeof(st), &reply, err));
+	st = (struct nvmr_sync_state){ .synced = 0, .reserved = 1 };
+	CHECK_EQ(-EPROTO, handle(&r, NVMR_SYNC_STATE, &st, sizeof(st), &reply, err));
+	CHECK_EQ(-EPROTO, handle(&r, NVMR_SYNC_STATE, &st, 4, &reply, err));
+	CHECK(access(marker, F_OK) != 0);
+	CHECK_UEQ(before, pool_hash(pool));
 	replica_free(&r);
 }
 

@@ -1,0 +1,83 @@
+/*
+ * Adopting unverified blocks (nvmpfsctl scrub --adopt, nvfs_direct.h).
+ *
+ * A block has no checksum (word 0) when a crash cut a write to it short,
+ * or when a program stored into it through a direct mapping and the
+ * daemon died before the mapping's end.  Its data is kept, but nothing
+ * checks it any more.  Adopting accepts what the block holds now as its
+ * correct contents and stores that checksum: an explicit decision of the
+ * administrator, never taken by a plain scrub.  Blocks a program may
+ * still store into (a writable lease) are left alone.
+ */
+#include <errno.h>
+
+#include "file.h"
+#include "lease.h"
+#include "nvfs_direct.h"
+
+/* Adopts the run [pblk, pblk+n); counts into res. */
+static void adopt_run(struct nvfs *fs, uint64_t pblk, uint64_t n,
+		      struct nvfs_adopt_result *res)
+{
+	for (uint64_t b = pblk; b < pblk + n; b++) {
+		if (__atomic_load_n(csum_word(fs, b), __ATOMIC_RELAXED))
+			continue;
+		if (lease_stores_direct(fs, b)) {
+			res->leased++;
+			continue;
+		}
+		csum_store(fs, b, csum_of_block(fs, b));
+		res->adopted++;
+	}
+}
+
+static int adopt_locked(struct nvfs *fs, const struct nvmpfs_inode *inode,
+			uint64_t *lblk, uint64_t max_blocks,
+			struct nvfs_adopt_result *res)
+{
+	uint64_t nblocks = blocks_to_cover(inode->size);
+	uint64_t b = *lblk, budget = max_blocks;
+	while (b < nblocks && budget) {
+		uint64_t data = bmap_next(fs, inode, b, true);
+		if (data == UINT64_MAX || data >= nblocks) {
+			b = nblocks;
+			break;
+		}
+		uint64_t run;
+		uint64_t pblk = bmap_lookup(fs, inode, data, &run);
+		if (run > budget)
+			run = budget;
+		if (run > nblocks - data)
+			run = nblocks - data;
+		if (pblk)
+			adopt_run(fs, pblk, run, res);
+		budget -= run;
+		b = data + run;
+	}
+	*lblk = b;
+	res->done = b >= nblocks;
+	return res->adopted ? pool_drain(fs->pool) : 0;
+}
+
+int nvfs_adopt(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
+	       uint64_t max_blocks, struct nvfs_adopt_result *res)
+{
+	*res = (struct nvfs_adopt_result){ 0 };
+	if (!fs->csum_on)
+		return -EOPNOTSUPP;
+	int rc = change_begin(fs);
+	if (rc)
+		return rc;
+	/* Exclusive: no write may change a block while it is hashed. */
+	struct icache_ent *ent = ilock(fs, ino, true);
+	if (!ent) {
+		change_end(fs);
+		return -ENOMEM;
+	}
+	struct nvmpfs_inode *inode = file_live(fs, ino, &rc);
+	if (inode)
+		rc = adopt_locked(fs, inode, lblk, max_blocks, res);
+	iunlock(fs, ent);
+	change_end(fs);
+	return rc;
+}
