@@ -26,6 +26,20 @@ static bool number(const char *text, long min, long max, long *out)
 	return true;
 }
 
+/* opt is NAME=VALUE with VALUE one of two words: *out is whether the second. */
+static int one_of(const char *opt, size_t name_len, const char *no,
+		  const char *yes, bool *out)
+{
+	const char *v = opt + name_len;
+	if (strcmp(v, no) == 0 || strcmp(v, yes) == 0) {
+		*out = strcmp(v, yes) == 0;
+		return 0;
+	}
+	char why[96];
+	snprintf(why, sizeof(why), "the value must be %s or %s", no, yes);
+	return bad(opt, why);
+}
+
 bool take_mirror_option(struct mirror_cli *mc, const char *opt, int *rc)
 {
 	long v;
@@ -36,30 +50,29 @@ bool take_mirror_option(struct mirror_cli *mc, const char *opt, int *rc)
 	}
 	if (strncmp(opt, "mirror_", 7) != 0 && strncmp(opt, "resync_rate=", 12))
 		return false;
-	mc->any_given = true;
-	if (strncmp(opt, "mirror_key=", 11) == 0)
+	if (!mc->first_given)
+		mc->first_given = opt;
+	if (strcmp(opt, "mirror_key=") == 0)
+		*rc = bad(opt, "no key file named");
+	else if (strncmp(opt, "mirror_key=", 11) == 0)
 		mc->key_path = opt + 11;
 	else if (strncmp(opt, "mirror_timeout=", 15) == 0)
 		*rc = number(opt + 15, 100, 600000, &mc->timeout_ms) ? 0
 			: bad(opt, "not a time in milliseconds (100 to 600000)");
-	else if (strcmp(opt, "mirror_policy=degrade") == 0)
-		mc->policy_block = false;
-	else if (strcmp(opt, "mirror_policy=block") == 0)
-		mc->policy_block = true;
-	else if (strcmp(opt, "mirror_sync=all") == 0)
-		mc->sync_all = true;
-	else if (strcmp(opt, "mirror_sync=points") == 0)
-		mc->sync_all = false;
+	else if (strncmp(opt, "mirror_policy=", 14) == 0)
+		*rc = one_of(opt, 14, "degrade", "block", &mc->policy_block);
+	else if (strncmp(opt, "mirror_sync=", 12) == 0)
+		*rc = one_of(opt, 12, "points", "all", &mc->sync_all);
 	else if (strncmp(opt, "resync_rate=", 12) == 0) {
 		*rc = number(opt + 12, 1, 1000000, &v) ? 0
 			: bad(opt, "not a rate in MB/s (1 to 1000000)");
-		mc->resync_mb = (uint64_t)v;
-	} else if (strcmp(opt, "mirror_seal=on") == 0)
-		mc->seal = true;
-	else if (strcmp(opt, "mirror_seal=off") == 0)
-		mc->seal = false;
+		mc->resync_mb = *rc ? 0 : (uint64_t)v;
+	} else if (strncmp(opt, "mirror_seal=", 12) == 0)
+		*rc = one_of(opt, 12, "off", "on", &mc->seal);
 	else
-		*rc = bad(opt, "unknown mirror option");
+		*rc = bad(opt, "unknown mirror option (mirror=, mirror_key=, "
+			  "mirror_timeout=, mirror_policy=, mirror_sync=, "
+			  "resync_rate=, mirror_seal=)");
 	return true;
 }
 
@@ -67,8 +80,9 @@ int mirror_opts_build(const struct mirror_cli *mc, struct mirror_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	if (!mc->addr) {
-		if (mc->any_given)
-			return bad("mirror_*", "given without mirror=HOST:PORT");
+		if (mc->first_given)
+			return bad(mc->first_given, "a mirror option without "
+				   "mirror=HOST:PORT (the mirror's address)");
 		return 0;
 	}
 	char err[512];
