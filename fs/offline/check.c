@@ -467,6 +467,7 @@ static void check_links(struct checker *c, uint64_t ino,
 	if (inode->nlink == 0) {
 		problem(c, false, "inode %llu: unlinked inode still allocated "
 			"(the next mount frees it)", (unsigned long long)ino);
+		c->res->recoverable++;
 		return;
 	}
 	if (!is_root && c->refs[ino] == 0) {
@@ -571,10 +572,12 @@ static int check_super(struct checker *c, char *err, size_t errlen)
 	int undone = journal_recover(pool, &c->fs.sb, err, errlen);
 	if (undone < 0)
 		return -1;
-	if (undone > 0)
+	if (undone > 0) {
 		problem(c, true, "journal: interrupted transaction rolled back "
 			"(%d records)%s", undone,
 			c->opts->repair ? "" : " in memory only (-n)");
+		c->res->recoverable++; /* as every mount does */
+	}
 	return 0;
 }
 

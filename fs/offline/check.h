@@ -20,6 +20,9 @@ struct check_result {
 	uint64_t fixed;          /* of which repaired */
 	uint64_t data_bad;       /* of which data blocks failing their
 				    checksums (never repaired) */
+	uint64_t recoverable;    /* of which left by a crash for the next
+				    mount to finish (an interrupted
+				    transaction, an unlinked inode) */
 	uint64_t inodes_used, inode_count;
 	uint64_t blocks_used, block_count;
 };

@@ -43,10 +43,16 @@ static int check_consistent(const char *path, uint64_t *data_bad, char *err,
 	if (rc < 0)
 		return -1;
 	*data_bad = res.data_bad;
-	if (res.found > res.data_bad) {
+	/*
+	 * What a crash leaves for the mount to finish (an open transaction,
+	 * an unlinked file still allocated) is no inconsistency: a replica
+	 * of a primary that died is exactly such a pool.
+	 */
+	uint64_t real = res.found - res.data_bad - res.recoverable;
+	if (real > 0) {
 		snprintf(err, errlen, "%s: the pool is not consistent (%llu "
 			 "problems): run fsck.nvmpfs -y on it first", path,
-			 (unsigned long long)(res.found - res.data_bad));
+			 (unsigned long long)real);
 		return -1;
 	}
 	return 0;
