@@ -226,6 +226,7 @@ static void ioctl_mirror(fuse_req_t req, struct nvfs *fs)
 		out.out_of_sync = st.out_of_sync;
 		out.last_rtt_us = st.last_rtt_us;
 		out.batches_sent = st.batches_sent;
+		out.sends = st.sends;
 		out.batches_acked = st.batches_acked;
 		out.bytes_sent = st.bytes_sent;
 		out.attaches = st.attaches;

@@ -169,7 +169,8 @@ static void status_json(const struct nvmpfs_ioc_mirror *m)
 	       "\"last_rtt_us\": %llu, \"batches_sent\": %llu, "
 	       "\"batches_acked\": %llu, \"bytes_sent\": %llu, "
 	       "\"attaches\": %llu, \"losses\": %llu, \"lag_batches\": %llu, "
-	       "\"heals\": %llu, \"remote_bad\": %llu, \"resync_sent\": %llu}}\n",
+	       "\"heals\": %llu, \"remote_bad\": %llu, \"resync_sent\": %llu, "
+	       "\"sends\": %llu}}\n",
 	       mirror_state(m->state), m->state ? m->peer : "",
 	       m->sealed ? "true" : "false", (unsigned long long)m->epoch,
 	       (unsigned long long)m->resync_done,
@@ -184,7 +185,8 @@ static void status_json(const struct nvmpfs_ioc_mirror *m)
 	       (unsigned long long)m->attaches, (unsigned long long)m->losses,
 	       (unsigned long long)(m->last_seq - m->acked_seq),
 	       (unsigned long long)m->heals, (unsigned long long)m->remote_bad,
-	       (unsigned long long)m->resync_sent);
+	       (unsigned long long)m->resync_sent,
+	       (unsigned long long)m->sends);
 }
 
 static void status_text(const struct nvmpfs_ioc_mirror *m)
@@ -206,10 +208,10 @@ static void status_text(const struct nvmpfs_ioc_mirror *m)
 	       (unsigned long long)m->out_of_sync);
 	printf("%-16s %llu us\n", "last round trip",
 	       (unsigned long long)m->last_rtt_us);
-	printf("%-16s %llu sent, %llu acknowledged, %llu bytes\n", "batches",
-	       (unsigned long long)m->batches_sent,
+	printf("%-16s %llu sent, %llu acknowledged, %llu bytes, in %llu "
+	       "sends\n", "batches", (unsigned long long)m->batches_sent,
 	       (unsigned long long)m->batches_acked,
-	       (unsigned long long)m->bytes_sent);
+	       (unsigned long long)m->bytes_sent, (unsigned long long)m->sends);
 	printf("%-16s %llu attaches, %llu losses\n", "connection",
 	       (unsigned long long)m->attaches, (unsigned long long)m->losses);
 	printf("%-16s %llu healed from the mirror, %llu bad on the mirror\n",

@@ -147,7 +147,8 @@ struct nvmpfs_ioc_mirror {
 	uint64_t heals;           /* bad blocks healed with the mirror's copy */
 	uint64_t remote_bad;      /* blocks the mirror failed to verify */
 	uint64_t resync_sent;     /* of resync_done, blocks resent */
-	uint64_t reserved[3];
+	uint64_t sends;           /* times queued batches left together */
+	uint64_t reserved[2];
 };
 
 /*

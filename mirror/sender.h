@@ -59,6 +59,7 @@ struct mirror_status {
 	uint64_t out_of_sync;                /* blocks marked */
 	uint64_t last_rtt_us;                /* last acknowledgement round trip */
 	uint64_t batches_sent, batches_acked, bytes_sent;
+	uint64_t sends;                      /* the queue emptied in one go */
 	uint64_t attaches, losses;
 	uint64_t acked_seq, last_seq;
 	uint64_t heals_fetched;              /* blocks healed from the mirror */

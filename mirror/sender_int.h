@@ -26,6 +26,7 @@ struct qitem {
 	size_t nranges;
 	/* resync BATCH: blocks whose out-of-sync bits go once acked */
 	uint64_t clear_blk, clear_count;
+	uint64_t queued_ns;      /* when the hook queued it */
 	uint64_t sent_ns;
 	/* The connection thread is handing it to the socket (sender.c
 	 * send_item) while it sits in inflight: whoever takes it off the
@@ -46,6 +47,8 @@ struct mirror {
 	pthread_cond_t queue_cv; /* the connection thread: something to send */
 	pthread_cond_t idle_cv;  /* the resync thread, synced: marks or loss */
 	int bp_waiters;          /* persist hooks waiting for room */
+	int ack_waiters;         /* sync points waiting for an ACK */
+	bool sender_dozing;      /* idle a while: the next batch wakes it */
 	enum mirror_state state;
 	bool stop;
 	bool ever_attached;
@@ -80,6 +83,7 @@ struct mirror {
 	uint64_t epoch;
 	bool sealed;
 	uint64_t last_rtt_us, batches_sent, batches_acked, bytes_sent;
+	uint64_t sends;          /* times the queue was emptied onto the wire */
 	uint64_t attaches, losses;
 	int logged_state;        /* the state last said in the log */
 };
@@ -87,7 +91,10 @@ struct mirror {
 uint64_t mirror_now_ns(void);
 /* Wakes every thread of the sender (a loss, a stop, an attach; mu held). */
 void mirror_wake_all(struct mirror *m);
-/* Appends an item to the queue (mu held) and wakes the sender. */
+/*
+ * Appends an item to the queue (mu held); wakes the sender unless the
+ * item may wait for company (sender.c, "holding batches").
+ */
 void mirror_enqueue(struct mirror *m, struct qitem *it);
 /*
  * A BATCH item of the given pool ranges with their bytes as they are now,
