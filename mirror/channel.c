@@ -211,6 +211,11 @@ static int send_plain(struct nvmr_channel *ch, struct nvmr_header *h,
 	return ch->t->ops->send(ch->t, ch->siov, iovcnt + 1);
 }
 
+void nvmr_send_more(struct nvmr_channel *ch, bool more)
+{
+	ch->t->more = more;
+}
+
 int nvmr_send(struct nvmr_channel *ch, uint16_t type, const struct iovec *iov,
 	      int iovcnt)
 {

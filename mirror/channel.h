@@ -58,6 +58,11 @@ void nvmr_shutdown(struct nvmr_channel *ch);
 const char *nvmr_peer(const struct nvmr_channel *ch);
 
 /*
+ * Whether the next nvmr_send is followed at once by another (it may then
+ * wait to share a packet; the last of a run goes with more false).
+ */
+void nvmr_send_more(struct nvmr_channel *ch, bool more);
+/*
  * Sends one message: header (next seq of this direction) and the payload
  * gathered from iov, sealed when sealing is on.  Returns 0 or -errno.
  */

@@ -52,10 +52,15 @@ static void reply_with(struct replica_reply *reply, uint16_t type,
 }
 
 /*
- * A batch is applied in order and made durable before it is
- * acknowledged.  pool_copy writes every aligned 8-byte word with one
- * store, so a mirror killed in the middle of a batch leaves what a power
- * failure in the middle of the primary's drain could have left.
+ * A batch is applied in order and made durable before the next one is
+ * written and before it is acknowledged.  pool_copy writes every aligned
+ * 8-byte word with one store, so a mirror killed in the middle of a batch
+ * leaves what a power failure in the middle of the primary's drain could
+ * have left.  Batches are never made durable together: the primary
+ * drained each before it made the next, and a power failure of the mirror
+ * must not keep a later batch's stores and lose an earlier one's (a block
+ * reused after a free reaching the media before the free, say).  Only
+ * the acknowledgement is shared.
  */
 static int apply_batch(struct replica *r, const uint8_t *p, size_t len,
 		       struct replica_reply *reply, char *err, size_t errlen)
@@ -74,6 +79,15 @@ static int apply_batch(struct replica *r, const uint8_t *p, size_t len,
 	}
 	r->received = b.batch_seq;
 	r->batches++;
+	rc = pool_drain(r->pool);
+	if (rc < 0) {
+		r->pool_error = rc;
+		snprintf(err, errlen, "%s: cannot make batch %llu durable: %s",
+			 r->pool->path, (unsigned long long)r->received,
+			 strerror(-rc));
+		return -EIO;
+	}
+	r->applied = r->received;
 	r->deferred++;
 	if (r->defer)
 		return 0;
@@ -92,15 +106,6 @@ int replica_flush(struct replica *r, struct replica_reply *reply, char *err,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	int rc = pool_drain(r->pool);
-	if (rc < 0) {
-		r->pool_error = rc;
-		snprintf(err, errlen, "%s: cannot make batch %llu durable: %s",
-			 r->pool->path, (unsigned long long)r->received,
-			 strerror(-rc));
-		return -EIO;
-	}
-	r->applied = r->received;
 	r->deferred = 0;
 	ack->applied = r->applied;
 	reply_with(reply, NVMR_ACK, ack, sizeof(*ack), NULL, 0);

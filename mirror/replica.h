@@ -20,13 +20,12 @@
 struct replica {
 	struct pool *pool;
 	uint64_t block_count;     /* whole blocks of the pool */
-	uint64_t applied;         /* highest batch durable (and acknowledged)
-				     in this session */
+	uint64_t applied;         /* highest batch durable in this session */
 	uint64_t received;        /* highest batch written to the pool */
 	bool defer;               /* set by the caller before a BATCH: more
-				     batches are waiting, leave the drain and
-				     the ACK to a later one (replica_flush) */
-	uint32_t deferred;        /* batches written, not yet made durable */
+				     batches are waiting, leave the ACK to a
+				     later one (replica_flush) */
+	uint32_t deferred;        /* batches durable, not yet acknowledged */
 	uint64_t batches, bytes;  /* applied in this session */
 	int pool_error;           /* a drain failed (-errno): sticky */
 	uint8_t *out;             /* reply payloads are built here */
@@ -49,9 +48,9 @@ int replica_mark_resync(const char *pool_path, bool on, char *err,
 			size_t errlen);
 void replica_free(struct replica *r);
 /*
- * Makes the batches written with defer durable, with one drain, and
- * acknowledges the last (reply type 0 when there were none).  Called
- * before any other message is handled, and when no batch follows.
+ * Acknowledges the batches applied with defer, with one ACK naming the
+ * last (reply type 0 when there were none).  Called before any other
+ * message is handled, and when no batch follows.
  */
 int replica_flush(struct replica *r, struct replica_reply *reply, char *err,
 		  size_t errlen);

@@ -107,11 +107,11 @@ void mirror_free_item(struct qitem *it)
  * Holding batches.  A batch nobody waits for yet stays queued for a
  * moment (HOLD_NS, or until HOLD_BYTES are queued): the next sync point,
  * which wakes the sender, then sends every batch held in one go, and the
- * mirror makes them durable with one drain and answers them with one ACK
- * (its group commit).  A batch sent as soon as it is made costs a wake-up
- * of the sender, a send, a drain and an ACK on the mirror, and the ACK's
- * wake-up here, per write: what made N writes + fdatasync cost N round
- * trips' worth of CPU where one was enough.  Sync points lose nothing:
+ * mirror applies them back to back (a drain each, in order) and answers
+ * them with one ACK.  A batch sent as soon as it is made costs a wake-up
+ * of the sender, a send, a wake-up and an ACK on the mirror, and the
+ * ACK's wake-up here, per write: what made N writes + fdatasync cost N
+ * round trips' worth of CPU where one was enough.  Sync points lose nothing:
  * they wait for the ACK of every batch up to theirs, and a waiting sync
  * point, a caller waiting for room, a request, a resync batch and an
  * unmount are never held.  A write that no sync point follows reaches the
@@ -466,11 +466,12 @@ static int attach(struct mirror *m, char *err, size_t errlen)
 }
 
 /*
- * Sends one item; a BATCH waits in inflight for its ACK.  The mirror may
+ * Sends one item (more: another follows at once); a BATCH waits in
+ * inflight for its ACK.  The mirror may
  * acknowledge it (or the connection fail) before the send returns: the
  * item is then off the list with released set, and freed here.
  */
-static int send_item(struct mirror *m, struct qitem *it)
+static int send_item(struct mirror *m, struct qitem *it, bool more)
 {
 	struct iovec iov = { it->payload, it->len };
 	bool batch = it->type == NVMR_BATCH;
@@ -486,6 +487,8 @@ static int send_item(struct mirror *m, struct qitem *it)
 	if (m->bp_waiters)
 		pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
+	/* Only this thread sends on the channel: the hint is its own. */
+	nvmr_send_more(m->ch, more);
 	int rc = nvmr_send(m->ch, it->type, &iov, 1);
 	pthread_mutex_lock(&m->mu);
 	m->sending = NULL;
@@ -569,8 +572,9 @@ static void serve(struct mirror *m)
 		if (!emptying)
 			m->sends++;
 		emptying = true;
+		bool more = m->queue.head != NULL;
 		pthread_mutex_unlock(&m->mu);
-		int rc = send_item(m, it);
+		int rc = send_item(m, it, more);
 		if (rc) {
 			char why[128];
 			snprintf(why, sizeof(why), "send failed: %s", strerror(-rc));

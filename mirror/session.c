@@ -120,14 +120,14 @@ static int send_reply(struct nvmr_channel *ch, const struct replica_reply *r,
 	return rc;
 }
 
-/* Batches one drain may make durable together, at most. */
+/* Batches one acknowledgement may answer together, at most. */
 #define GROUP_BATCHES 64
 
 /*
- * One message.  Batches that arrive back to back share one drain and one
- * ACK (the last): while another message is already waiting, a batch is
- * written and its drain left to a later one -- on a disk pool every drain
- * is an fdatasync.  Anything but a batch first makes them durable.
+ * One message.  Batches that arrive back to back share one ACK (the
+ * last): while another message is already waiting, a batch is applied
+ * and made durable and its ACK left to a later one.  (Not one drain: see
+ * replica.c, apply_batch.)  Anything but a batch first sends that ACK.
  */
 static int handle(struct mirror_server *s, struct nvmr_channel *ch,
 		  uint16_t type, const uint8_t *p, size_t len,

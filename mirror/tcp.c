@@ -70,7 +70,8 @@ static int tcp_send(struct nvmr_transport *t, const struct iovec *iov,
 			return 0;
 		struct msghdr msg = { .msg_iov = part, .msg_iovlen = (size_t)n };
 		/* MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE. */
-		ssize_t sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		ssize_t sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL |
+				       (t->more ? MSG_MORE : 0));
 		if (sent < 0) {
 			if (errno == EINTR)
 				continue;
@@ -189,6 +190,7 @@ struct nvmr_transport *nvmr_tcp_from_fd(int fd, const char *peer)
 	if (!c)
 		return NULL;
 	c->t.ops = &tcp_ops;
+	c->t.more = false;
 	snprintf(c->t.peer, sizeof(c->t.peer), "%s", peer);
 	c->fd = fd;
 	c->rpos = c->rend = 0;

@@ -43,6 +43,12 @@ struct nvmr_transport_ops {
 struct nvmr_transport {
 	const struct nvmr_transport_ops *ops;
 	char peer[NVMR_PEER_MAX];
+	/*
+	 * Set by the caller: another send follows at once, so this one may
+	 * wait for it to fill a packet (TCP: MSG_MORE).  The last of a run
+	 * goes with it clear, and pushes everything out.
+	 */
+	bool more;
 };
 
 /* CLOCK_MONOTONIC now, and now + ms (ms < 0: 0, no deadline). */
