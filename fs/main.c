@@ -55,6 +55,8 @@ static void usage(void)
 	       "     mirror_sync=points|all  which calls wait for the mirror\n"
 	       "     resync_rate=MB/s  cap on resync traffic (0: none)\n"
 	       "     mirror_seal=on|off  AES-256-GCM on the wire\n"
+	       "     mirror_hold=MS (5)  batches no sync point waits for yet\n"
+	       "                    may wait this long to leave together\n"
 	       "  -o allow_other, default_permissions, fsname=, subtype= and the\n"
 	       "     generic mount options (nosuid, noexec, sync, nosymfollow ...)\n"
 	       "\n"

@@ -8,6 +8,7 @@
 #include "sender.h"
 
 #define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_HOLD_MS 5
 
 static int bad(const char *opt, const char *why)
 {
@@ -69,10 +70,15 @@ bool take_mirror_option(struct mirror_cli *mc, const char *opt, int *rc)
 		mc->resync_mb = *rc ? 0 : (uint64_t)v;
 	} else if (strncmp(opt, "mirror_seal=", 12) == 0)
 		*rc = one_of(opt, 12, "off", "on", &mc->seal);
-	else
+	else if (strncmp(opt, "mirror_hold=", 12) == 0) {
+		*rc = number(opt + 12, 0, 100, &v) ? 0
+			: bad(opt, "not a time in milliseconds (0 to 100)");
+		mc->hold_given = *rc == 0;
+		mc->hold_ms = *rc ? 0 : v;
+	} else
 		*rc = bad(opt, "unknown mirror option (mirror=, mirror_key=, "
 			  "mirror_timeout=, mirror_policy=, mirror_sync=, "
-			  "resync_rate=, mirror_seal=)");
+			  "resync_rate=, mirror_seal=, mirror_hold=)");
 	return true;
 }
 
@@ -103,5 +109,7 @@ int mirror_opts_build(const struct mirror_cli *mc, struct mirror_opts *o)
 	o->sync_all = mc->sync_all;
 	o->resync_rate = mc->resync_mb * 1000000u;
 	o->seal = mc->seal;
+	o->hold_us = (uint32_t)(mc->hold_given ? mc->hold_ms
+					       : DEFAULT_HOLD_MS) * 1000u;
 	return 0;
 }

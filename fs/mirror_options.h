@@ -1,7 +1,7 @@
 /*
  * The mirror's mount options (nvmpfs -o mirror=HOST:PORT,mirror_key=FILE
  * [,mirror_timeout=MS][,mirror_policy=degrade|block][,mirror_sync=all|points]
- * [,resync_rate=MB/s][,mirror_seal=on|off]): parsed with the daemon's other
+ * [,resync_rate=MB/s][,mirror_seal=on|off][,mirror_hold=MS]): parsed with the daemon's other
  * options, checked (and the key file read) before the daemon goes to the
  * background, so that every mistake is said on the terminal.
  */
@@ -22,6 +22,8 @@ struct mirror_cli {
 	bool sync_all;           /* mirror_sync=all */
 	uint64_t resync_mb;      /* resync_rate= in MB/s, 0: no limit */
 	bool seal;               /* mirror_seal=on */
+	bool hold_given;         /* mirror_hold= given: */
+	long hold_ms;            /* its value */
 	const char *first_given; /* the first mirror_* or resync_rate option */
 };
 

@@ -105,7 +105,7 @@ void mirror_free_item(struct qitem *it)
 
 /*
  * Holding batches.  A batch nobody waits for yet stays queued for a
- * moment (HOLD_NS, or until HOLD_BYTES are queued): the next sync point,
+ * moment (mirror_hold=, 5 ms by default, or until HOLD_BYTES are queued): the next sync point,
  * which wakes the sender, then sends every batch held in one go, and the
  * mirror applies them back to back (a drain each, in order) and answers
  * them with one ACK.  A batch sent as soon as it is made costs a wake-up
@@ -115,9 +115,8 @@ void mirror_free_item(struct qitem *it)
  * they wait for the ACK of every batch up to theirs, and a waiting sync
  * point, a caller waiting for room, a request, a resync batch and an
  * unmount are never held.  A write that no sync point follows reaches the
- * mirror up to HOLD_NS later than it did (it was never promised sooner).
+ * mirror up to the hold later (it was never promised sooner).
  */
-#define HOLD_NS (5u * 1000000u)
 #define HOLD_BYTES (256u << 10)
 #define DOZE_NS 1000000000ull
 
@@ -126,13 +125,18 @@ static bool may_hold(const struct qitem *it)
 	return it->type == NVMR_BATCH && !it->clear_count;
 }
 
+static uint64_t hold_ns(const struct mirror *m)
+{
+	return (uint64_t)m->o.hold_us * 1000u;
+}
+
 /* Whether the queue may wait for more (mu held). */
 static bool hold_queue(const struct mirror *m, uint64_t now)
 {
 	const struct qitem *h = m->queue.head;
 	return h && may_hold(h) && may_hold(m->queue.tail) &&
 	       !m->ack_waiters && !m->bp_waiters && !m->stop &&
-	       m->queued_bytes < HOLD_BYTES && now - h->queued_ns < HOLD_NS;
+	       m->queued_bytes < HOLD_BYTES && now - h->queued_ns < hold_ns(m);
 }
 
 void mirror_enqueue(struct mirror *m, struct qitem *it)
@@ -533,7 +537,7 @@ static void heartbeat(struct mirror *m)
 /*
  * Sends until the connection is lost or the sender stops.  Once the queue
  * is let go, everything in it goes, back to back, until it is empty.
- * While writes come, the sender looks at the queue every HOLD_NS, so
+ * While writes come, the sender looks at the queue every hold, so
  * that held batches wake nobody (see "holding batches"); after a second
  * without any it dozes, and the next batch wakes it.
  */
@@ -555,7 +559,7 @@ static void serve(struct mirror *m)
 		uint64_t now = mirror_now_ns();
 		if (!emptying && hold_queue(m, now)) {
 			wait_ns(m, &m->queue_cv,
-				m->queue.head->queued_ns + HOLD_NS - now);
+				m->queue.head->queued_ns + hold_ns(m) - now);
 			continue;
 		}
 		struct qitem *it = qpop(&m->queue);
@@ -563,9 +567,11 @@ static void serve(struct mirror *m)
 			if (emptying)
 				last_send_ns = now;
 			emptying = false;
-			m->sender_dozing = now - last_send_ns > DOZE_NS;
+			/* Without holding, every batch wakes the sender. */
+			m->sender_dozing = now - last_send_ns > DOZE_NS ||
+					   !hold_ns(m);
 			wait_ns(m, &m->queue_cv, m->sender_dozing ?
-				WAIT_SLICE_MS * 1000000ull : HOLD_NS);
+				WAIT_SLICE_MS * 1000000ull : hold_ns(m));
 			m->sender_dozing = false;
 			continue;
 		}

@@ -36,6 +36,8 @@ struct mirror_opts {
 	bool sync_all;           /* every call waits, not only sync points */
 	uint64_t resync_rate;    /* bytes per second, 0: no limit */
 	bool seal;               /* AES-256-GCM on every message */
+	uint32_t hold_us;        /* batches nobody waits for may wait this
+				    long for company (0: each sent at once) */
 	uint64_t window;         /* bytes queued or in flight, at most */
 };
 
