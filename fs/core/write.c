@@ -12,9 +12,10 @@
  *     word, the size) and overwritten blocks change.  No journal either.
  *     When the size would show what only this last drain makes durable
  *     (new map structure, or bytes past the old end of file written in
- *     its block), the size waits for a drain of its own: one more, which
- *     the first write of an empty file pays (three) and an append inside
- *     the last block (two); an append that nears the end of its leaf
+ *     its block, or a new block taking the place of a hole there), the
+ *     size waits for a drain of its own: one more, which the first write
+ *     of an empty file pays (three) and an append inside the last block
+ *     (two); an append that nears the end of its leaf
  *     makes the next one ahead of time, so sequential appends stay at
  *     two.
  *   - the first write into an extent that is not marked yet: one more
@@ -235,8 +236,13 @@ static bool grows(const struct fill *f, uint64_t end)
 
 /*
  * Whether the size must wait for a drain of its own: it shows blocks that
- * hang on new structure, or bytes written in place past the old size (in
- * the block that held the old end of file).
+ * hang on new structure, or bytes past the old size written in the block
+ * that held the old end of file -- in place, or in a new block taking the
+ * place of a hole there, whose map entry is published with the round's
+ * last drain (not the first: a torn first drain could keep the entry and
+ * lose the block's zeros below the size, showing a reused block's old
+ * bytes in the file).  A crash could otherwise keep the size and lose the
+ * data or the entry.
  */
 static bool size_waits(const struct fill *f, uint64_t end)
 {
@@ -244,25 +250,26 @@ static bool size_waits(const struct fill *f, uint64_t end)
 		return false;
 	if (f->plan.structure_needed)
 		return true;
-	for (size_t i = 0; i < f->nsegs; i++)
-		if (!f->segs[i].fresh &&
-		    f->segs[i].pos + f->segs[i].n > f->inode->size)
+	uint64_t size = f->inode->size;
+	uint64_t published_early = blocks_to_cover(size) * BS;
+	for (size_t i = 0; i < f->nsegs; i++) {
+		const struct segment *s = &f->segs[i];
+		if (s->pos + s->n <= size)
+			continue;
+		if (!s->fresh || s->pos < published_early)
 			return true;
+	}
 	return false;
 }
 
 /*
  * The drains of one round (see the top of the file).  The order keeps a
- * crash from showing a size whose bytes are not there: new blocks from
- * the one holding the end of file on get their data and their leaf
- * entries in the first drain (nobody reads past the size, a new block was
- * a hole, and its bytes below the size are zeros or this write's; a crash
- * then leaves bytes past the size, which recovery zeroes); entries of
- * blocks wholly inside the size, and new nodes, are published after it;
- * the size moves last -- in a drain of its own when what it shows was not
- * durable before this round's last drain.  (A new block holding the old
- * end of file once waited for the size's drain: a crash could keep the
- * size and lose the entry, and the written bytes read as zeros.)
+ * crash from showing a size whose bytes are not there: new blocks wholly
+ * past the size get their data and their leaf entries in the first drain
+ * (nobody reads past the size, and recovery zeroes what a crash leaves
+ * there); entries of other blocks, and new nodes, are published after
+ * it; the size moves last -- in a drain of its own when what it shows
+ * was not durable before this round's last drain (size_waits).
  */
 static int publish(struct fill *f, uint64_t end)
 {
@@ -273,7 +280,7 @@ static int publish(struct fill *f, uint64_t end)
 	for (size_t i = 0; i < f->nsegs; i++)
 		if (f->segs[i].fresh)
 			fill_fresh(f, &f->segs[i]);
-	map_plan_apply_past(&f->plan, block_of(f->inode->size));
+	map_plan_apply_past(&f->plan, blocks_to_cover(f->inode->size));
 	f->published = true;
 	if (!map_plan_empty(&f->plan) && pool_pending(fs->pool))
 		rc = pool_drain(fs->pool);

@@ -1729,9 +1729,13 @@ UNIT_TEST(xattr_store_crash_points)
 /*
  * A write past the end of file into the block that holds it, when that
  * block is a hole (a file grown by truncate): after a crash at any drain,
- * the size is the old one or the new one, and the new one only with every
- * written byte there.  The block's map entry once shared the size's drain,
- * so a torn crash could keep the size and lose the entry: zeros.
+ * the size is the old one or the new one, the new one only with every
+ * written byte there, and the hole's bytes below the old size read zero.
+ * The block's map entry once shared the size's drain, so a torn crash
+ * could keep the size and lose the entry (the written bytes read zero);
+ * and published with the block's contents instead, a torn crash could
+ * keep the entry and lose the zeros (the free blocks are made dirty first,
+ * so the new block shows its old bytes).
  */
 static void eof_hole_child(const char *path, uint64_t ino, uint64_t at,
 			   unsigned seed)
@@ -1768,6 +1772,11 @@ UNIT_TEST(write_into_hole_at_eof_crash_points)
 	const char *base = tmp_pool("eofbase"), *work = tmp_pool("eofwork");
 	const uint64_t old_size = 3 * BS + 1000, new_size = old_size + 2 * BS;
 	struct nvfs *fs = mount_pool(base, 8 * MiB, NULL);
+	/* The free blocks the write may take hold old bytes. */
+	uint64_t junk = mkfile(fs, ROOT, "junk");
+	write_pattern(fs, junk, 0, 6 * MiB, 9);
+	REQUIRE_EQ(0, nvfs_unlink(fs, ROOT, "junk"));
+	nvfs_wait_reclaim(fs);
 	uint64_t f = mkfile(fs, ROOT, "f");
 	write_pattern(fs, f, 0, 100, 1);
 	struct stat a = { .st_size = (off_t)old_size }, st;
@@ -1787,15 +1796,21 @@ UNIT_TEST(write_into_hole_at_eof_crash_points)
 			eof_hole_child(work, f, at, seed);
 			fs = mount_pool(work, 0, NULL);
 			REQUIRE_EQ(0, nvfs_getattr(fs, f, &st));
-			bool ok = (uint64_t)st.st_size == old_size ||
-				  ((uint64_t)st.st_size == new_size &&
-				   read_matches(fs, f, old_size, 2 * BS, 7));
+			static const uint8_t zeros[1000];
+			uint8_t below[1000];
+			bool hole_zero = nvfs_read(fs, f, below, 1000, 3 * BS) ==
+					 1000 && !memcmp(below, zeros, 1000);
+			bool ok = hole_zero &&
+				  ((uint64_t)st.st_size == old_size ||
+				   ((uint64_t)st.st_size == new_size &&
+				    read_matches(fs, f, old_size, 2 * BS, 7)));
 			new_seen += (uint64_t)st.st_size == new_size;
 			if (!ok)
 				fprintf(stderr, "    crash at drain %llu, seed "
-					"%u: size %lld\n",
+					"%u: size %lld%s\n",
 					(unsigned long long)at, seed,
-					(long long)st.st_size);
+					(long long)st.st_size, hole_zero ? "" :
+					", old bytes below the old size");
 			bad += !ok;
 			CHECK(read_matches(fs, f, 0, 100, 1));
 			umount_fs(fs);
