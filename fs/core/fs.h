@@ -136,6 +136,16 @@ struct nvfs {
 	struct lease_table *leases; /* direct-mapping leases (lease.c) */
 };
 
+/*
+ * Whether the mount is read-only, for callers outside the freeze lock: a
+ * hint only (remount may change it at once), so every change that acts on
+ * it checks again under change_begin.
+ */
+static inline bool fs_is_read_only(const struct nvfs *fs)
+{
+	return __atomic_load_n(&fs->read_only, __ATOMIC_RELAXED);
+}
+
 /* ---- fsinfo.c ---- */
 /* Map nodes that mapping n more data blocks may need. */
 uint64_t nvfs_map_overhead(uint64_t n);

@@ -35,7 +35,7 @@ int nvfs_statfs(struct nvfs *fs, struct statvfs *st)
 	st->f_favail = free_inodes;
 	memcpy(&st->f_fsid, fs->sb.uuid, sizeof(st->f_fsid));
 	st->f_namemax = NVMPFS_MAX_NAME;
-	if (fs->read_only)
+	if (fs_is_read_only(fs))
 		st->f_flag |= ST_RDONLY;
 	return 0;
 }

@@ -24,7 +24,7 @@ void nvfs_set_healer(struct nvfs *fs,
 bool heal_possible(const struct nvfs *fs)
 {
 	return __atomic_load_n(&fs->heal_fetch, __ATOMIC_ACQUIRE) &&
-	       fs->csum_on && !fs->read_only;
+	       fs->csum_on && !fs_is_read_only(fs);
 }
 
 /* Fetches pblk's other copy into buf; 0 when it has the recorded sum. */

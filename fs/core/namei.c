@@ -85,7 +85,7 @@ int nvfs_lookup(struct nvfs *fs, uint64_t parent, const char *name,
 
 void nvfs_forget(struct nvfs *fs, uint64_t ino, uint64_t nlookup)
 {
-	if (icache_forget(fs, ino, nlookup) && !fs->read_only)
+	if (icache_forget(fs, ino, nlookup) && !fs_is_read_only(fs))
 		reclaim_if_dead(fs, ino);
 }
 

@@ -19,7 +19,7 @@ static int open_held(struct nvfs *fs, uint64_t ino, int flags)
 		rc = -ENOENT;
 	else if (S_ISDIR(inode->mode) && (flags & O_ACCMODE) != O_RDONLY)
 		rc = -EISDIR;
-	else if (fs->read_only && (flags & O_ACCMODE) != O_RDONLY)
+	else if (fs_is_read_only(fs) && (flags & O_ACCMODE) != O_RDONLY)
 		rc = -EROFS;
 	if (rc == 0 && trunc && S_ISREG(inode->mode) && inode->size)
 		rc = file_truncate(fs, e, 0);
@@ -46,7 +46,7 @@ int nvfs_open(struct nvfs *fs, uint64_t ino, int flags)
 
 int nvfs_release(struct nvfs *fs, uint64_t ino)
 {
-	if (icache_close(fs, ino) && !fs->read_only)
+	if (icache_close(fs, ino) && !fs_is_read_only(fs))
 		reclaim_if_dead(fs, ino);
 	return 0;
 }

@@ -61,7 +61,7 @@ void file_forget_healed(struct icache_ent *ent, uint64_t off, uint64_t len)
 /* relatime: update atime when it is older than mtime/ctime or a day old. */
 bool file_atime_wanted(const struct nvfs *fs, const struct nvmpfs_inode *inode)
 {
-	if (fs->read_only || fs->atime_mode == NVFS_ATIME_NOATIME)
+	if (fs_is_read_only(fs) || fs->atime_mode == NVFS_ATIME_NOATIME)
 		return false;
 	if (fs->atime_mode == NVFS_ATIME_STRICT)
 		return true;

@@ -49,8 +49,8 @@ static bool queue_push(struct reclaimer *r, uint64_t ino)
 
 void reclaim_if_dead(struct nvfs *fs, uint64_t ino)
 {
-	if (fs->read_only)
-		return;
+	if (fs_is_read_only(fs))
+		return;  /* a hint: free_if_dead checks under the freeze lock */
 	struct icache_ent *e = ilock(fs, ino, false);
 	if (!e)
 		return;

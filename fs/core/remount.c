@@ -72,13 +72,13 @@ int nvfs_set_read_only(struct nvfs *fs, bool ro)
 	} else if (ro && !fs->read_only) {
 		rc = make_clean(fs);
 		if (rc == 0)
-			fs->read_only = true;
+			__atomic_store_n(&fs->read_only, true, __ATOMIC_RELAXED);
 	} else if (!ro && fs->read_only) {
 		pthread_mutex_lock(&fs->super_lock);
 		fs->sb.state = NVMPFS_STATE_MOUNTED;
 		super_store(fs->pool, &fs->sb);
 		pthread_mutex_unlock(&fs->super_lock);
-		fs->read_only = false;
+		__atomic_store_n(&fs->read_only, false, __ATOMIC_RELAXED);
 		rc = 1;
 	}
 	pthread_rwlock_unlock(&fs->freeze);
