@@ -1650,8 +1650,14 @@ static bool cp_matches(struct nvfs *fs, uint64_t f, const struct xstate *s)
 }
 
 
-/* Runs the workload in a child that the power-failure simulation kills. */
-static void cp_crash_child(const char *path, uint64_t f, uint64_t at)
+/*
+ * Mounts path in a child with the power-failure simulation set to fail at
+ * drain `at` (tear seed `seed`) and runs work on it; the simulation kills
+ * the child there, or work ends and the child exits.
+ */
+static void crash_in_child(const char *path, uint64_t at, uint64_t seed,
+			   void (*work)(struct nvfs *fs, uint64_t ino),
+			   uint64_t ino)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -1663,6 +1669,7 @@ static void cp_crash_child(const char *path, uint64_t f, uint64_t at)
 		char v[32];
 		snprintf(v, sizeof(v), "%llu", (unsigned long long)at);
 		setenv("NVMPFS_CRASH_AT", v, 1);
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)seed);
 		setenv("NVMPFS_CRASH_SEED", v, 1);
 		struct nvfs *fs;
 		struct nvfs_mount_opts o = { 0 };
@@ -1670,13 +1677,18 @@ static void cp_crash_child(const char *path, uint64_t f, uint64_t at)
 		if (nvfs_mount(path, &o, &fs, NULL, err, sizeof(err)))
 			_exit(3);
 		fs->log = NULL;
-		cp_workload(fs, f);
+		work(fs, ino);
 		_exit(0); /* past the last drain: no crash */
 	}
 	int status;
 	waitpid(pid, &status, 0);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
 		FAIL("the child could not mount %s", path);
+}
+
+static void cp_workload_of(struct nvfs *fs, uint64_t f)
+{
+	cp_workload(fs, f);
 }
 
 UNIT_TEST(xattr_store_crash_points)
@@ -1706,7 +1718,7 @@ UNIT_TEST(xattr_store_crash_points)
 	unsigned bad_state = 0, bad_check = 0, points = 0;
 	for (uint64_t at = first; at <= last; at += step) {
 		copy_file(base, work);
-		cp_crash_child(work, f, at);
+		crash_in_child(work, at, at, cp_workload_of, f);
 		fs = mount_pool(work, 0, NULL);
 		bool found = false;
 		for (int j = CP_OPS; j >= 0 && !found; j--)
@@ -1737,34 +1749,11 @@ UNIT_TEST(xattr_store_crash_points)
  * keep the entry and lose the zeros (the free blocks are made dirty first,
  * so the new block shows its old bytes).
  */
-static void eof_hole_child(const char *path, uint64_t ino, uint64_t at,
-			   unsigned seed)
+static void eof_hole_write(struct nvfs *fs, uint64_t ino)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		FAIL("fork: %s", strerror(errno));
-	if (pid == 0) {
-		if (!freopen("/dev/null", "w", stderr))
-			_exit(4);
-		char v[32];
-		snprintf(v, sizeof(v), "%llu", (unsigned long long)at);
-		setenv("NVMPFS_CRASH_AT", v, 1);
-		snprintf(v, sizeof(v), "%u", seed);
-		setenv("NVMPFS_CRASH_SEED", v, 1);
-		struct nvfs *fs;
-		struct nvfs_mount_opts o = { 0 };
-		char err[256];
-		if (nvfs_mount(path, &o, &fs, NULL, err, sizeof(err)))
-			_exit(3);
-		fs->log = NULL;
-		uint8_t *b = pattern(3 * BS + 1000, 2 * BS, 7);
-		nvfs_write(fs, ino, b, 2 * BS, 3 * BS + 1000);
-		_exit(0);
-	}
-	int status;
-	waitpid(pid, &status, 0);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
-		FAIL("the child could not mount %s", path);
+	uint8_t *b = pattern(3 * BS + 1000, 2 * BS, 7);
+	nvfs_write(fs, ino, b, 2 * BS, 3 * BS + 1000);
+	free(b);
 }
 
 UNIT_TEST(write_into_hole_at_eof_crash_points)
@@ -1793,7 +1782,7 @@ UNIT_TEST(write_into_hole_at_eof_crash_points)
 	for (uint64_t at = first; at <= last; at++) {
 		for (unsigned seed = 1; seed <= 16; seed++) {
 			copy_file(base, work);
-			eof_hole_child(work, f, at, seed);
+			crash_in_child(work, at, seed, eof_hole_write, f);
 			fs = mount_pool(work, 0, NULL);
 			REQUIRE_EQ(0, nvfs_getattr(fs, f, &st));
 			static const uint8_t zeros[1000];
