@@ -15,10 +15,17 @@
 #include "lease.h"
 #include "nvfs_direct.h"
 
+struct adopt_walk {
+	struct nvfs *fs;
+	struct nvfs_adopt_result *res;
+};
+
 /* Adopts the run [pblk, pblk+n); counts into res. */
-static void adopt_run(struct nvfs *fs, uint64_t pblk, uint64_t n,
-		      struct nvfs_adopt_result *res)
+static void adopt_run(void *arg, uint64_t lblk, uint64_t pblk, uint64_t n)
 {
+	(void)lblk;
+	struct nvfs *fs = ((struct adopt_walk *)arg)->fs;
+	struct nvfs_adopt_result *res = ((struct adopt_walk *)arg)->res;
 	for (uint64_t b = pblk; b < pblk + n; b++) {
 		if (__atomic_load_n(csum_word(fs, b), __ATOMIC_RELAXED))
 			continue;
@@ -36,26 +43,9 @@ static int adopt_locked(struct nvfs *fs, const struct nvmpfs_inode *inode,
 			struct nvfs_adopt_result *res)
 {
 	uint64_t nblocks = blocks_to_cover(inode->size);
-	uint64_t b = *lblk, budget = max_blocks;
-	while (b < nblocks && budget) {
-		uint64_t data = bmap_next(fs, inode, b, true);
-		if (data == UINT64_MAX || data >= nblocks) {
-			b = nblocks;
-			break;
-		}
-		uint64_t run;
-		uint64_t pblk = bmap_lookup(fs, inode, data, &run);
-		if (run > budget)
-			run = budget;
-		if (run > nblocks - data)
-			run = nblocks - data;
-		if (pblk)
-			adopt_run(fs, pblk, run, res);
-		budget -= run;
-		b = data + run;
-	}
-	*lblk = b;
-	res->done = b >= nblocks;
+	struct adopt_walk w = { fs, res };
+	bmap_for_runs(fs, inode, lblk, nblocks, max_blocks, adopt_run, &w);
+	res->done = *lblk >= nblocks;
 	return res->adopted ? pool_drain(fs->pool) : 0;
 }
 

@@ -572,6 +572,31 @@ static uint64_t next_in_node(struct nvfs *fs, uint64_t blk, unsigned level,
 	return UINT64_MAX;
 }
 
+void bmap_for_runs(struct nvfs *fs, const struct nvmpfs_inode *inode,
+		   uint64_t *lblk, uint64_t end, uint64_t budget,
+		   bmap_run_cb fn, void *arg)
+{
+	uint64_t b = *lblk;
+	while (b < end && budget) {
+		uint64_t data = bmap_next(fs, inode, b, true);
+		if (data == UINT64_MAX || data >= end) {
+			b = end;
+			break;
+		}
+		uint64_t run;
+		uint64_t pblk = bmap_lookup(fs, inode, data, &run);
+		if (run > budget)
+			run = budget;
+		if (run > end - data)
+			run = end - data;
+		if (pblk)
+			fn(arg, data, pblk, run);
+		budget -= run;
+		b = data + run;
+	}
+	*lblk = b;
+}
+
 uint64_t bmap_next(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		   uint64_t lblk, bool want_data)
 {

@@ -40,6 +40,16 @@ uint64_t bmap_lookup(struct nvfs *fs, const struct nvmpfs_inode *inode,
 /* First mapped block >= lblk (data), or first hole >= lblk. */
 uint64_t bmap_next(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		   uint64_t lblk, bool want_data);
+/*
+ * Calls fn for the mapped runs of [*lblk, end), holes skipped whole, up
+ * to budget blocks in all (bounded steps of scrub and adopt); *lblk
+ * moves past what was visited (to end when the range is done).
+ */
+typedef void (*bmap_run_cb)(void *arg, uint64_t lblk, uint64_t pblk,
+			    uint64_t n);
+void bmap_for_runs(struct nvfs *fs, const struct nvmpfs_inode *inode,
+		   uint64_t *lblk, uint64_t end, uint64_t budget,
+		   bmap_run_cb fn, void *arg);
 /* Visits every block the map holds (nodes too); for fsck and recovery. */
 typedef int (*bmap_visit_cb)(void *arg, uint64_t lblk, uint64_t pblk,
 			     bool is_node);

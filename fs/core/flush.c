@@ -232,10 +232,18 @@ int nvfs_syncfs(struct nvfs *fs)
  * Checks the mapped blocks of a run; bad ones are noted and listed in
  * bad (file offsets) for healing.
  */
-static void scrub_run(struct nvfs *fs, struct icache_ent *ent, uint64_t lblk,
-		      uint64_t pblk, uint64_t run, struct nvfs_scrub_result *res,
-		      struct range_list *bad)
+struct scrub_walk {
+	struct nvfs *fs;
+	struct icache_ent *ent;
+	struct nvfs_scrub_result *res;
+	struct range_list *bad;
+};
+
+static void scrub_run(void *arg, uint64_t lblk, uint64_t pblk, uint64_t run)
 {
+	struct scrub_walk *w = arg;
+	struct nvfs *fs = w->fs;
+	struct nvfs_scrub_result *res = w->res;
 	for (uint64_t i = 0; i < run; i++) {
 		int ok = csum_check_block(fs, pblk + i);
 		if (ok == 1) {
@@ -246,8 +254,9 @@ static void scrub_run(struct nvfs *fs, struct icache_ent *ent, uint64_t lblk,
 		STAT_ADD(fs, blocks_verified, 1);
 		if (ok < 0) {
 			res->mismatches++;
-			file_note_bad_block(fs, ent, lblk + i, pblk + i, "scrub");
-			range_list_add(bad, (lblk + i) * BS, BS);
+			file_note_bad_block(fs, w->ent, lblk + i, pblk + i,
+					    "scrub");
+			range_list_add(w->bad, (lblk + i) * BS, BS);
 		}
 	}
 }
@@ -265,26 +274,10 @@ int nvfs_scrub(struct nvfs *fs, uint64_t ino, uint64_t *lblk,
 	int rc = !inode ? -ENOENT : !S_ISREG(inode->mode) ? -EINVAL : 0;
 	if (rc == 0) {
 		uint64_t nblocks = blocks_to_cover(inode->size);
-		uint64_t b = *lblk, budget = max_blocks;
-		while (b < nblocks && budget) {
-			uint64_t data = bmap_next(fs, inode, b, true);
-			if (data == UINT64_MAX || data >= nblocks) {
-				b = nblocks;
-				break;
-			}
-			uint64_t run;
-			uint64_t pblk = bmap_lookup(fs, inode, data, &run);
-			if (run > budget)
-				run = budget;
-			if (run > nblocks - data)
-				run = nblocks - data;
-			if (pblk)
-				scrub_run(fs, ent, data, pblk, run, res, &bad);
-			budget -= run;
-			b = data + run;
-		}
-		*lblk = b;
-		res->done = b >= nblocks;
+		struct scrub_walk w = { fs, ent, res, &bad };
+		bmap_for_runs(fs, inode, lblk, nblocks, max_blocks, scrub_run,
+			      &w);
+		res->done = *lblk >= nblocks;
 	}
 	iunlock(fs, ent);
 	uint64_t found = 0;
