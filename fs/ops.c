@@ -179,6 +179,16 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * Only this mount's kernel changes file data (a direct mapping's
+	 * lease invalidates explicitly: lease_ioctl.c).  The kernel's own
+	 * invalidation on a changed mtime or size races with its
+	 * write-through: a page dropped while a WRITE is in flight is read
+	 * back from us before that WRITE lands, and then stays cached stale.
+	 */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA)
+		conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;
 }
@@ -342,13 +352,21 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /*
- * Only this mount changes the data, so the page cache stays valid across
- * opens -- but reads it serves never reach us, and access times are kept
- * here: the cache is kept only on noatime mounts.
+ * Only this mount's kernel changes file data, so its page cache stays
+ * valid across opens.  Dropping it at every open (FUSE's default) would
+ * race with the kernel's own write-through: a page dropped while another
+ * caller's WRITE is in flight is read back from us before that WRITE
+ * lands, and then stays cached stale.  Reads served from the cache never
+ * reach us, so an open for reading only is what moves the access time.
  */
-static int keep_cache(struct nvfs *fs)
+static void keep_cache_and_access(fuse_req_t req, fuse_ino_t ino,
+				  struct fuse_file_info *fi)
 {
-	return nvfs_atime_mode(fs) == NVFS_ATIME_NOATIME;
+	fi->keep_cache = 1;
+	/* The kernel learns of an access time moved here only if told. */
+	if ((fi->flags & O_ACCMODE) == O_RDONLY &&
+	    nvfs_touch_atime(fs_of(req), ino) && session)
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
 /*
@@ -391,7 +409,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	remember_open_mode(fi);
-	fi->keep_cache = keep_cache(fs_of(req));
+	keep_cache_and_access(req, ino, fi);
 	bypass_cache_if_leased(fs_of(req), ino, fi);
 	fuse_reply_open(req, fi);
 }
@@ -414,7 +432,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	struct fuse_entry_param e = entry_of(fs, &st);
 	remember_open_mode(fi);
-	fi->keep_cache = keep_cache(fs);
+	fi->keep_cache = 1;
 	bypass_cache_if_leased(fs, st.st_ino, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* The caller went away: drop what the reply would have held. */

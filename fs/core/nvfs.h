@@ -133,6 +133,13 @@ int nvfs_readlink(struct nvfs *fs, uint64_t ino, char *buf, size_t size);
 
 /* Open files: an inode stays while it is open, even once unlinked. */
 int nvfs_open(struct nvfs *fs, uint64_t ino, int flags);
+/*
+ * Moves a file's access time to now when the mount's rule (relatime,
+ * strictatime, noatime) says a read now would; true when it moved.  The
+ * FUSE layer calls it when a file is opened read-only: reads served from
+ * the kernel's page cache never reach the daemon.
+ */
+bool nvfs_touch_atime(struct nvfs *fs, uint64_t ino);
 int nvfs_release(struct nvfs *fs, uint64_t ino);
 ssize_t nvfs_read(struct nvfs *fs, uint64_t ino, void *buf, size_t size,
 		  uint64_t off);

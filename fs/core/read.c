@@ -202,19 +202,36 @@ static int read_try(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 	return 0;
 }
 
-/* Moves the access time of a file now (the file held exclusively). */
-static void touch_now(struct nvfs *fs, uint64_t ino)
+/* Whether the file's access time is due (a shared look, before the change). */
+static bool atime_due(struct nvfs *fs, uint64_t ino)
 {
-	if (change_begin(fs))
-		return;
+	if (fs_is_read_only(fs) || fs->atime_mode == NVFS_ATIME_NOATIME)
+		return false;
+	struct icache_ent *ent = ilock(fs, ino, false);
+	if (!ent)
+		return false;
+	struct nvmpfs_inode *inode = inode_live(fs, ino);
+	bool due = inode && file_atime_wanted(fs, inode);
+	iunlock(fs, ent);
+	return due;
+}
+
+/* Moves the access time of a file now, when the mount's rule wants it. */
+bool nvfs_touch_atime(struct nvfs *fs, uint64_t ino)
+{
+	if (!atime_due(fs, ino) || change_begin(fs))
+		return false;
+	bool moved = false;
 	struct icache_ent *ent = ilock(fs, ino, true);
 	if (ent) {
 		struct nvmpfs_inode *inode = inode_live(fs, ino);
-		if (inode && file_atime_wanted(fs, inode))
+		moved = inode && file_atime_wanted(fs, inode);
+		if (moved)
 			file_touch_atime(fs, inode);
 		iunlock(fs, ent);
 	}
 	change_end(fs);
+	return moved;
 }
 
 /* Lets go of the file and the vector (no access time). */
@@ -250,7 +267,7 @@ int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 			return rc;
 		}
 		release_read(r, fs);
-		touch_now(fs, ino);
+		nvfs_touch_atime(fs, ino);
 		touched = true;
 	}
 }

@@ -640,6 +640,19 @@ static int cmd_count(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The kernel's page cache of a file on the mount holds what was written,
+ * not the flipped byte (the daemon keeps it across opens): the damage
+ * shows to reads that reach the daemon, as once the pages are evicted.
+ */
+static void evict_page_cache(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		die("/proc/sys/vm/drop_caches");
+	close(fd);
+}
+
 static int cmd_corrupt(int argc, char **argv)
 {
 	if (argc != 3 || !argv[2][0])
@@ -658,6 +671,7 @@ static int cmd_corrupt(int argc, char **argv)
 	printf("corrupted one byte of the mark\n");
 	munmap(p, size);
 	close(fd);
+	evict_page_cache();
 	return 0;
 }
 
