@@ -19,6 +19,7 @@
 #include "mounttab.h"
 #include "options.h"
 #include "ops.h"
+#include "workers.h"
 #include "pool_perms.h"
 #include "sender.h"
 #include "poolwait.h"
@@ -167,29 +168,21 @@ static struct fuse_session *start_session(const struct daemon_opts *o,
 }
 
 /*
- * Workers are never let go while the daemon serves (as many may idle as
- * may exist): libfuse detaches a worker it lets go, and a detached thread
- * runs its exit handlers -- the core drains the thread's last flushed
- * ranges there (pool.c, drain_at_exit) -- with nothing ordering them
- * before the unmount that frees the pool: a use after free that
- * ThreadSanitizer reported.  The workers left at the end are joined by
- * libfuse before the loop returns, so their exit handlers are done by
- * the time nvfs_unmount runs.
+ * Workers: at most this many requests are processed at once (sync points
+ * waiting for the mirror, drains of a pool on disk); only a few of them
+ * read requests while the load is light (workers.h).  Every worker is
+ * joined before serve returns, so that the core's per-thread exit work
+ * (pool.c, drain_at_exit) is done before the unmount frees the pool.
  */
-#define WORKER_THREADS 10
+#define WORKER_THREADS 32
 
 static int serve(struct fuse_session *se, const struct daemon_opts *o)
 {
 	if (o->single_thread)
 		return fuse_session_loop(se);
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	if (!cfg)
-		return -1;
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_max_threads(cfg, WORKER_THREADS);
-	fuse_loop_cfg_set_idle_threads(cfg, WORKER_THREADS);
-	int rc = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
+	nvfs_set_wait_hook(workers_may_block);
+	int rc = workers_serve(se, WORKER_THREADS);
+	nvfs_set_wait_hook(NULL);
 	return rc;
 }
 

@@ -35,6 +35,8 @@ void ops_set_session(struct fuse_session *se)
 
 void ops_invalidate_data(fuse_ino_t ino)
 {
+	/* The kernel may wait for pages that a READ in flight has locked. */
+	nvfs_about_to_wait();
 	if (session)
 		fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
 }

@@ -80,6 +80,7 @@ static int call(struct mirror *m, uint16_t type, void *payload, size_t len,
 	it->type = type;
 	it->payload = payload;
 	it->len = len;
+	nvfs_about_to_wait();
 	pthread_mutex_lock(&m->call_mu);
 	pthread_mutex_lock(&m->mu);
 	int rc = 0;

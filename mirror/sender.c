@@ -751,6 +751,7 @@ int mirror_wait(struct mirror *m, uint64_t seq, bool (*stop)(void *),
 	int rc = 0;
 	pthread_mutex_lock(&m->mu);
 	if (!covered(m, seq) && !m->stop) {
+		nvfs_about_to_wait();
 		/* Held batches go now (see "holding batches"). */
 		m->ack_waiters++;
 		if (m->queue.head)

@@ -319,6 +319,16 @@ void nvfs_set_persist_hook(struct nvfs *fs,
  * written back in place when the copy has the recorded checksum.  fetch
  * is called with the file held exclusively: it must not call back in.
  */
+/*
+ * hook() is called by a thread of the core (or of the mirror) about to
+ * wait for something other than its own work: an fdatasync shared with
+ * other callers, a freeze, the reclaim thread, the mirror's answer.  The
+ * FUSE layer then lets another thread read requests (fs/workers.h).
+ * Process-wide; NULL (the default) calls nothing.
+ */
+void nvfs_set_wait_hook(void (*hook)(void));
+void nvfs_about_to_wait(void);
+
 void nvfs_set_healer(struct nvfs *fs,
 		     int (*fetch)(void *arg, uint64_t pblk, void *buf),
 		     void *arg);

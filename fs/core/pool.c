@@ -13,6 +13,7 @@
 #include <linux/magic.h>
 #include <unistd.h>
 
+#include "nvfs.h"
 #include "pool.h"
 
 #ifndef MAP_SHARED_VALIDATE
@@ -416,6 +417,7 @@ void pool_store64(struct pool *pool, uint64_t *word, uint64_t value)
  */
 static int group_sync(struct pool *pool)
 {
+	nvfs_about_to_wait();
 	pthread_mutex_lock(&pool->sync_mu);
 	uint64_t ticket = ++pool->sync_requested;
 	while (pool->sync_done < ticket && !pool->sync_error) {

@@ -151,6 +151,7 @@ bool reclaim_wait(struct nvfs *fs)
 	struct reclaimer *r = &fs->reclaim;
 	if (!r->running)
 		return false;
+	nvfs_about_to_wait();
 	pthread_mutex_lock(&r->mu);
 	bool waited = r->n > 0;
 	while (r->n)

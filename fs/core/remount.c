@@ -18,7 +18,10 @@
 
 int change_begin(struct nvfs *fs)
 {
-	pthread_rwlock_rdlock(&fs->freeze);
+	if (pthread_rwlock_tryrdlock(&fs->freeze)) {
+		nvfs_about_to_wait();   /* a freeze (remount) is on */
+		pthread_rwlock_rdlock(&fs->freeze);
+	}
 	if (!fs->read_only)
 		return 0;
 	pthread_rwlock_unlock(&fs->freeze);
@@ -62,6 +65,7 @@ static void free_dead_files(struct nvfs *fs)
 int nvfs_set_read_only(struct nvfs *fs, bool ro)
 {
 	int rc = 0;
+	nvfs_about_to_wait();   /* for the changes in flight */
 	pthread_rwlock_wrlock(&fs->freeze);
 	if (fs->pool->read_only) {
 		/* Mounted ro: the pool is open read-only and mapped privately. */
