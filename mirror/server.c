@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "channel_internal.h"
 #include "mlog.h"
 #include "server.h"
@@ -49,6 +51,16 @@ static void *conn_thread(void *arg)
 	forget_conn(a.s, a.ch);
 	pthread_mutex_unlock(&a.s->mu);
 	nvmr_close(a.ch);
+	/*
+	 * OpenSSL's state of this thread (its random generators) goes now,
+	 * not at the thread's exit, which may come after the process's.
+	 */
+	OPENSSL_thread_stop();
+	/* Last: server_stop waits for this, so nothing is freed after exit. */
+	pthread_mutex_lock(&a.s->mu);
+	a.s->threads--;
+	pthread_cond_broadcast(&a.s->cv);
+	pthread_mutex_unlock(&a.s->mu);
 	return NULL;
 }
 
@@ -86,6 +98,7 @@ void server_take(struct mirror_server *s, struct nvmr_channel *ch)
 		s->conns[s->nconns] = ch;
 		s->conn_since[s->nconns] = nvmr_now_ns();
 		s->nconns++;
+		s->threads++;
 	}
 	pthread_mutex_unlock(&s->mu);
 	pthread_t t;
@@ -99,6 +112,7 @@ void server_take(struct mirror_server *s, struct nvmr_channel *ch)
 			mlog(LOG_ERR, "%s: cannot start a thread", nvmr_peer(ch));
 			pthread_mutex_lock(&s->mu);
 			forget_conn(s, ch);
+			s->threads--;
 			pthread_mutex_unlock(&s->mu);
 		}
 	}
@@ -140,7 +154,7 @@ void server_stop(struct mirror_server *s)
 	s->stopping = true;
 	for (int i = 0; i < s->nconns; i++)
 		nvmr_shutdown(s->conns[i]);
-	while (s->nconns)
+	while (s->nconns || s->threads)
 		pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 }

@@ -33,6 +33,7 @@ struct mirror_server {
 	struct nvmr_channel *conns[MIRROR_MAX_CONNS];  /* every connection */
 	uint64_t conn_since[MIRROR_MAX_CONNS];         /* accepted at (ns) */
 	int nconns;
+	int threads;                  /* connection threads not yet ended */
 	bool stopping;
 };
 
