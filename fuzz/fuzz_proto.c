@@ -89,6 +89,14 @@ static struct pool *scratch_pool(char *path, size_t pathlen, const char *tag,
 	return p;
 }
 
+/* A resync an input began leaves its marker next to the (unlinked) pool. */
+static void remove_resync_marker(void)
+{
+	char marker[sizeof(session_path) + 16];
+	snprintf(marker, sizeof(marker), "%s.resyncing", session_path);
+	unlink(marker);
+}
+
 static void setup(void)
 {
 	setenv("PMEM_IS_PMEM_FORCE", "1", 1);
@@ -97,6 +105,7 @@ static void setup(void)
 	mlog_silence();
 	session_pool = scratch_pool(session_path, sizeof(session_path),
 				    "session", SESSION_POOL_SIZE);
+	atexit(remove_resync_marker);
 	direct_pool = scratch_pool(direct_path, sizeof(direct_path), "direct",
 				   DIRECT_POOL_SIZE);
 	struct mkfs_params mp = { .root_mode = 0755 };
@@ -252,6 +261,7 @@ static void *reader_thread(void *arg)
 /* The mirror's pool as byte 2 of a session input says. */
 static void prepare_pool(uint8_t how, const struct nvmr_pool_id *primary)
 {
+	remove_resync_marker();
 	memcpy(session_pool->base, session_template, SESSION_POOL_SIZE);
 	struct nvmpfs_super sb;
 	char err[512];
