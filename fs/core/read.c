@@ -58,10 +58,16 @@ void file_forget_healed(struct icache_ent *ent, uint64_t off, uint64_t len)
 	pthread_mutex_unlock(&ent->list_mu);
 }
 
+/* Whether no access time moves on this mount now. */
+static bool atime_never(const struct nvfs *fs)
+{
+	return fs_is_read_only(fs) || fs->atime_mode == NVFS_ATIME_NOATIME;
+}
+
 /* relatime: update atime when it is older than mtime/ctime or a day old. */
 bool file_atime_wanted(const struct nvfs *fs, const struct nvmpfs_inode *inode)
 {
-	if (fs_is_read_only(fs) || fs->atime_mode == NVFS_ATIME_NOATIME)
+	if (atime_never(fs))
 		return false;
 	if (fs->atime_mode == NVFS_ATIME_STRICT)
 		return true;
@@ -205,7 +211,7 @@ static int read_try(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 /* Whether the file's access time is due (a shared look, before the change). */
 static bool atime_due(struct nvfs *fs, uint64_t ino)
 {
-	if (fs_is_read_only(fs) || fs->atime_mode == NVFS_ATIME_NOATIME)
+	if (atime_never(fs))
 		return false;
 	struct icache_ent *ent = ilock(fs, ino, false);
 	if (!ent)
@@ -216,10 +222,10 @@ static bool atime_due(struct nvfs *fs, uint64_t ino)
 	return due;
 }
 
-/* Moves the access time of a file now, when the mount's rule wants it. */
-bool nvfs_touch_atime(struct nvfs *fs, uint64_t ino)
+/* Moves the access time of a file found due (checked again, held). */
+static bool touch_now(struct nvfs *fs, uint64_t ino)
 {
-	if (!atime_due(fs, ino) || change_begin(fs))
+	if (change_begin(fs))
 		return false;
 	bool moved = false;
 	struct icache_ent *ent = ilock(fs, ino, true);
@@ -232,6 +238,11 @@ bool nvfs_touch_atime(struct nvfs *fs, uint64_t ino)
 	}
 	change_end(fs);
 	return moved;
+}
+
+bool nvfs_touch_atime(struct nvfs *fs, uint64_t ino)
+{
+	return atime_due(fs, ino) && touch_now(fs, ino);
 }
 
 /* Lets go of the file and the vector (no access time). */
@@ -267,7 +278,7 @@ int nvfs_read_begin(struct nvfs *fs, uint64_t ino, size_t size, uint64_t off,
 			return rc;
 		}
 		release_read(r, fs);
-		nvfs_touch_atime(fs, ino);
+		touch_now(fs, ino);  /* found due under the lock just let go */
 		touched = true;
 	}
 }
