@@ -15,6 +15,7 @@
 
 #include "nvfs.h"
 #include "pool.h"
+#include "prewrite.h"
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -38,6 +39,9 @@ static int create_pool_file(const char *path, uint64_t size, char *err,
 	int rc = posix_fallocate(fd, 0, (off_t)size);
 	if (rc == EOPNOTSUPP || rc == EINVAL)
 		rc = ftruncate(fd, (off_t)size) ? errno : 0;
+	/* A pool on a disk: no drain is to wait for block allocation. */
+	if (rc == 0 && prewrite_wanted(fd))
+		rc = -prewrite_zeros(fd, 0, size, NULL, NULL);
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot size pool to %llu bytes: %s",
 			 path, (unsigned long long)size, strerror(rc));
