@@ -109,10 +109,13 @@ static void report_recovery(const char *pool, const struct nvfs_mount_report *r)
 	if (!r->created && !r->was_clean)
 		fprintf(stderr, "nvmpfs: %s was not unmounted cleanly; recovered: "
 			"%d journal records rolled back, %llu orphan inodes "
-			"freed, %llu truncates finished\n", pool,
+			"freed, %llu truncates finished%s%.0llu%s\n", pool,
 			r->undone_records,
 			(unsigned long long)r->orphans_freed,
-			(unsigned long long)r->truncates_finished);
+			(unsigned long long)r->truncates_finished,
+			r->creates_settled ? ", " : "",
+			(unsigned long long)r->creates_settled,
+			r->creates_settled ? " creates cut short settled" : "");
 	if (r->torn_blocks)
 		fprintf(stderr, "nvmpfs: %s: %llu blocks were being written at "
 			"the crash: their data is kept, unverified (no "

@@ -398,6 +398,99 @@ void dir_apply_add(struct nvfs *fs, struct icache_ent *dent,
 	inode_touch(dir, true, true);
 }
 
+/* ---- an entry published by one store (naming.h) ---- */
+
+int dir_find_room(struct nvfs *fs, struct icache_ent *dent, size_t name_len,
+		  uint64_t *slot)
+{
+	struct nvmpfs_inode *dir = live_dir(fs, dent->ino);
+	if (!dir)
+		return -ENOTDIR;
+	struct dir_index *idx;
+	int rc = index_of(fs, dent, dir, &idx);
+	if (rc == 0)
+		rc = find_hole(idx, slots_for(name_len), slot);
+	if (rc == 0 && !slot_ptr(fs, dir, *slot))
+		rc = -EIO;
+	return rc;
+}
+
+void dir_write_body(struct nvfs *fs, struct icache_ent *dent, uint64_t slot,
+		    const char *name, size_t len, unsigned type)
+{
+	struct nvmpfs_dirent *d = slot_ptr(fs, inode_live(fs, dent->ino), slot);
+	unsigned n = slots_for(len);
+	size_t bytes = (size_t)n * NVMPFS_DIRENT_SLOT;
+	/* Everything but the ino, which stays 0 until dir_publish. */
+	memset((uint8_t *)d + sizeof(d->ino), 0, bytes - sizeof(d->ino));
+	d->nslots = (uint8_t)n;
+	d->type = (uint8_t)type;
+	d->name_len = (uint16_t)len;
+	memcpy(d->name, name, len);
+	pool_flush_ptr(fs->pool, d, bytes);
+}
+
+void dir_publish(struct nvfs *fs, struct icache_ent *dent, uint64_t slot,
+		 const char *name, size_t len, uint64_t ino)
+{
+	struct nvmpfs_inode *dir = inode_live(fs, dent->ino);
+	struct nvmpfs_dirent *d = slot_ptr(fs, dir, slot);
+	pool_store64(fs->pool, &d->ino, ino);
+	index_insert(dent, name_hash(name, len), slot, d->nslots);
+	inode_touch_now(fs, dir, true, true);
+}
+
+/*
+ * Zeroes what a create cut short left in a block: every slot that is
+ * neither part of a well-formed entry nor all zero.
+ */
+static bool zero_strays(struct nvfs *fs, uint8_t *block)
+{
+	static const uint8_t zero[NVMPFS_DIRENT_SLOT];
+	bool any = false;
+	for (unsigned i = 0; i < NVMPFS_SLOTS_PER_BLOCK;) {
+		struct nvmpfs_dirent *d =
+			(struct nvmpfs_dirent *)(block + i * NVMPFS_DIRENT_SLOT);
+		if (d->ino && dirent_valid(d, i)) {
+			i += d->nslots;
+			continue;
+		}
+		if (memcmp(d, zero, NVMPFS_DIRENT_SLOT) != 0) {
+			memset(d, 0, NVMPFS_DIRENT_SLOT);
+			pool_flush_ptr(fs->pool, d, NVMPFS_DIRENT_SLOT);
+			any = true;
+		}
+		i++;
+	}
+	return any;
+}
+
+bool dir_settle_slot(struct nvfs *fs, uint64_t dino, uint64_t slot,
+		     uint64_t ino, bool *changed)
+{
+	const struct nvmpfs_inode *dir = inode_get(fs, dino);
+	uint64_t pblk = bmap_lookup(fs, dir, slot / NVMPFS_SLOTS_PER_BLOCK, NULL);
+	if (!pblk)
+		return false;
+	uint8_t *block = pool_block(fs->pool, pblk);
+	unsigned i = slot % NVMPFS_SLOTS_PER_BLOCK;
+	struct nvmpfs_dirent *d =
+		(struct nvmpfs_dirent *)(block + i * NVMPFS_DIRENT_SLOT);
+	if (d->ino == ino && dirent_valid(d, i))
+		return true;
+	/*
+	 * Not named: the slot was free when the create began, and nobody else
+	 * writes it while the hint stands, so whatever is there (a torn ino
+	 * included) is the create's.
+	 */
+	unsigned n = dirent_valid(d, i) ? d->nslots : 1;
+	memset(d, 0, (size_t)n * NVMPFS_DIRENT_SLOT);
+	pool_flush_ptr(fs->pool, d, (size_t)n * NVMPFS_DIRENT_SLOT);
+	zero_strays(fs, block);
+	*changed = true;
+	return false;
+}
+
 int dir_prepare_remove(struct tx *tx, struct icache_ent *dent, uint64_t slot)
 {
 	struct nvmpfs_inode *dir = live_dir(tx->fs, dent->ino);

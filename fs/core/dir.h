@@ -46,6 +46,29 @@ void dir_apply_add(struct nvfs *fs, struct icache_ent *dent,
 /* After a prepare whose transaction is abandoned. */
 void dir_cancel_add(struct dir_add *a);
 
+/*
+ * An entry published by one store, without a transaction (naming.h); the
+ * caller holds the directory's lock exclusively throughout.
+ * dir_find_room: free slots for the name in a block the directory has
+ * (-ENOENT when it would have to grow: use a transaction then).
+ * dir_write_body: the entry but its ino, flushed; nobody reads it yet.
+ * dir_publish, after the body is durable: the ino in one 8-byte store and
+ * the directory's times, flushed; the index learns the name.
+ */
+int dir_find_room(struct nvfs *fs, struct icache_ent *dent, size_t name_len,
+		  uint64_t *slot);
+void dir_write_body(struct nvfs *fs, struct icache_ent *dent, uint64_t slot,
+		    const char *name, size_t len, unsigned type);
+void dir_publish(struct nvfs *fs, struct icache_ent *dent, uint64_t slot,
+		 const char *name, size_t len, uint64_t ino);
+/*
+ * Recovery: whether the entry in slot of directory dino names ino.  When
+ * it does not, a create was cut short: the stray bytes it left in free
+ * slots of that block are zeroed (*changed set).
+ */
+bool dir_settle_slot(struct nvfs *fs, uint64_t dino, uint64_t slot,
+		     uint64_t ino, bool *changed);
+
 int dir_prepare_remove(struct tx *tx, struct icache_ent *dent, uint64_t slot);
 void dir_apply_remove(struct nvfs *fs, struct icache_ent *dent, uint64_t slot);
 int dir_prepare_retarget(struct tx *tx, struct icache_ent *dent,

@@ -73,7 +73,7 @@ uint64_t ialloc_free_count(struct nvfs *fs)
 	return n;
 }
 
-static uint64_t take_slot(struct nvfs *fs)
+uint64_t inode_take_slot(struct nvfs *fs)
 {
 	struct ialloc *ia = &fs->ialloc;
 	uint64_t n = fs->sb.inode_count, found = 0;
@@ -107,7 +107,7 @@ void ialloc_release(struct nvfs *fs, uint64_t ino)
 
 int inode_take(struct tx *tx, uint64_t *ino_out)
 {
-	uint64_t ino = take_slot(tx->fs);
+	uint64_t ino = inode_take_slot(tx->fs);
 	if (!ino)
 		return -ENOSPC;
 	tx->inode_taken[tx->ninodes_taken++] = ino;

@@ -24,6 +24,8 @@ uint64_t ialloc_free_count(struct nvfs *fs);
 /* Gives a slot back (its free must be durable already). */
 void ialloc_release(struct nvfs *fs, uint64_t ino);
 
+/* Takes a free slot, outside a transaction (naming.h); 0 when none. */
+uint64_t inode_take_slot(struct nvfs *fs);
 /*
  * Takes a free slot for a new inode and logs it; after tx_ready the
  * caller fills it with inode_init.

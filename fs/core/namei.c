@@ -12,6 +12,7 @@
 
 #include "acl.h"
 #include "fs.h"
+#include "naming.h"
 #include "reclaim.h"
 
 /* ---- lookups ---- */
@@ -242,7 +243,81 @@ static void apply_create(struct nvfs *fs, struct icache_ent *dent,
 		      mode_to_dtype(ni->mode));
 }
 
-/* mknod, mkdir and symlink: one transaction in the locked parent. */
+/* The transaction of a create (dent locked); fills ni->ino. */
+static int create_by_tx(struct nvfs *fs, struct icache_ent *dent,
+			struct nvmpfs_inode *dir, const char *name,
+			struct new_inode *ni)
+{
+	struct tx tx;
+	struct dir_add add = { 0 };
+	tx_begin(fs, &tx);
+	int rc = prepare_create(&tx, dent, name, ni, &add);
+	if (rc == 0)
+		rc = tx_ready(&tx);
+	if (rc == 0)
+		rc = init_inode(&tx, ni);
+	if (rc) {
+		dir_cancel_add(&add);
+		tx_abort(&tx);
+		return rc;
+	}
+	apply_create(fs, dent, dir, name, ni, &add);
+	return tx_commit(&tx);
+}
+
+/*
+ * Whether a create can publish its name with one store (naming.h): an
+ * inode with nothing besides itself (no directory: the parent's link
+ * count would change too; no symlink target, no ACLs to write).
+ */
+static bool by_store_fits(const struct new_inode *ni)
+{
+	return !S_ISDIR(ni->mode) && !S_ISLNK(ni->mode) && !ni->access_size &&
+	       !ni->dflt_size;
+}
+
+/*
+ * A create in two drains and no journal (naming.h), when the directory
+ * has room for the name; -EAGAIN when it has not (it must grow: the
+ * caller uses a transaction).  Fills ni->ino.
+ */
+static int create_by_store(struct nvfs *fs, struct icache_ent *dent,
+			   const char *name, struct new_inode *ni)
+{
+	uint64_t slot;
+	size_t len = strlen(name);
+	int rc = dir_find_room(fs, dent, len, &slot);
+	if (rc)
+		return rc == -ENOENT ? -EAGAIN : rc;
+	uint64_t ino = inode_take_slot(fs);
+	if (!ino)
+		return -ENOSPC;
+	struct nvmpfs_inode *inode = inode_get(fs, ino);
+	inode_init(inode, ni->mode, ni->uid, ni->gid);
+	if (S_ISCHR(ni->mode) || S_ISBLK(ni->mode))
+		inode->rdev = ni->rdev;
+	inode->nlink = 0; /* an orphan until the name is durable */
+	naming_hint(inode, dent->ino, slot);
+	pool_flush_ptr(fs->pool, inode, sizeof(*inode));
+	dir_write_body(fs, dent, slot, name, len, mode_to_dtype(ni->mode));
+	rc = pool_drain(fs->pool);
+	if (rc == 0) {
+		dir_publish(fs, dent, slot, name, len, ino);
+		inode->nlink = 1;
+		pool_flush_ptr(fs->pool, &inode->nlink, sizeof(inode->nlink));
+		rc = pool_drain(fs->pool);
+	}
+	if (rc) {
+		/* The next mount settles whatever reached the media. */
+		fs_fail_read_only(fs, rc);
+		return rc;
+	}
+	ni->ino = ino;
+	ni->inode = inode;
+	return 0;
+}
+
+/* mknod, mkdir and symlink in the locked parent. */
 static int create_held(struct nvfs *fs, const struct nvfs_ctx *ctx,
 		       uint64_t parent, const char *name, struct new_inode *ni,
 		       struct stat *st)
@@ -261,22 +336,9 @@ static int create_held(struct nvfs *fs, const struct nvfs_ctx *ctx,
 	ni->uid = ctx->uid;
 	inherit_group(dir, ctx, ni);
 	inherit_acls(fs, dir, ctx, ni);
-	struct tx tx;
-	struct dir_add add = { 0 };
-	tx_begin(fs, &tx);
-	rc = prepare_create(&tx, dent, name, ni, &add);
-	if (rc == 0)
-		rc = tx_ready(&tx);
-	if (rc == 0)
-		rc = init_inode(&tx, ni);
-	if (rc) {
-		dir_cancel_add(&add);
-		tx_abort(&tx);
-		iunlock(fs, dent);
-		return rc;
-	}
-	apply_create(fs, dent, dir, name, ni, &add);
-	rc = tx_commit(&tx);
+	rc = by_store_fits(ni) ? create_by_store(fs, dent, name, ni) : -EAGAIN;
+	if (rc == -EAGAIN)
+		rc = create_by_tx(fs, dent, dir, name, ni);
 	if (rc == 0)
 		rc = take_lookup(fs, ni->ino);
 	if (rc == 0)
@@ -397,6 +459,7 @@ static int link_held(struct nvfs *fs, uint64_t ino, uint64_t newparent,
 	}
 	if (rc == 0) {
 		inode->nlink++;
+		naming_forget(inode);
 		inode_touch(inode, false, true);
 		dir_apply_add(fs, dent, &add, newname, strlen(newname), ino,
 			      mode_to_dtype(inode->mode));
@@ -424,6 +487,7 @@ int nvfs_link(struct nvfs *fs, uint64_t ino, uint64_t newparent,
 /* Drops one name of inode (logged already). */
 static void drop_link(struct nvmpfs_inode *inode)
 {
+	naming_forget(inode);
 	if (S_ISDIR(inode->mode))
 		inode->nlink = 0;
 	else if (inode->nlink > 0)

@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "file.h"
+#include "naming.h"
 #include "recover.h"
 
 struct counting {
@@ -85,8 +86,12 @@ int recover_orphans(struct nvfs *fs, struct nvfs_mount_report *report)
 
 int recover_after_crash(struct nvfs *fs, struct nvfs_mount_report *report)
 {
-	uint64_t unverified = 0;
-	int rc = intent_recover(fs, &unverified);
+	uint64_t unverified = 0, settled = 0;
+	/* First: a create cut short must not leave an orphan that is named. */
+	int rc = naming_recover(fs, &settled);
+	report->creates_settled = settled;
+	if (rc == 0)
+		rc = intent_recover(fs, &unverified);
 	report->torn_blocks = unverified;
 	for (uint64_t ino = NVMPFS_ROOT_INO; rc == 0 && ino < fs->sb.inode_count;
 	     ino++) {

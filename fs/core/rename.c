@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "naming.h"
 #include "reclaim.h"
 
 struct rename_op {
@@ -193,8 +194,11 @@ static int rename_locked(struct nvfs *fs, struct rename_op *op)
 	else
 		apply_move(fs, op);
 	inode_touch(op->src, false, true);
-	if (op->have_dst)
+	naming_forget(op->src);
+	if (op->have_dst) {
 		inode_touch(op->dst, false, true);
+		naming_forget(op->dst);
+	}
 	return tx_commit(&tx);
 }
 

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "check_data.h"
 #include "fs.h"
+#include "naming.h"
 #include "super.h"
 #include "xattr.h"
 
@@ -320,14 +321,14 @@ static unsigned check_entry(struct checker *c, uint64_t dino,
 {
 	bool repair = c->opts->repair;
 	if (!d->ino) {
+		/*
+		 * A free slot's other bytes mean nothing (layout.h): a create
+		 * cut short by a crash may leave some.  -y tidies them away.
+		 */
 		static const uint8_t zero[NVMPFS_DIRENT_SLOT];
-		if (memcmp(d, zero, NVMPFS_DIRENT_SLOT) != 0) {
-			problem(c, repair, "directory %llu: free slot %u holds "
-				"stray bytes", (unsigned long long)dino, idx);
-			if (repair) {
-				memset(d, 0, NVMPFS_DIRENT_SLOT);
-				fixed_bytes(c, d, NVMPFS_DIRENT_SLOT);
-			}
+		if (repair && memcmp(d, zero, NVMPFS_DIRENT_SLOT) != 0) {
+			memset(d, 0, NVMPFS_DIRENT_SLOT);
+			fixed_bytes(c, d, NVMPFS_DIRENT_SLOT);
 		}
 		return 1;
 	}
@@ -547,6 +548,21 @@ static void pass_bitmap(struct checker *c)
 		c->res->blocks_used += (c->seen[b / 64] >> (b % 64)) & 1;
 }
 
+/* Creates cut short by the crash, settled as the mount does (naming.h). */
+static int settle_creates(struct checker *c)
+{
+	uint64_t settled;
+	if (naming_recover(&c->fs, &settled) < 0)
+		return -1;
+	if (settled) {
+		problem(c, true, "%llu creates cut short by the crash settled%s",
+			(unsigned long long)settled,
+			c->opts->repair ? "" : " in memory only (-n)");
+		c->res->recoverable++; /* as every mount does */
+	}
+	return 0;
+}
+
 /* ---- superblocks and journal ---- */
 
 static int check_super(struct checker *c, char *err, size_t errlen)
@@ -578,7 +594,7 @@ static int check_super(struct checker *c, char *err, size_t errlen)
 			c->opts->repair ? "" : " in memory only (-n)");
 		c->res->recoverable++; /* as every mount does */
 	}
-	return 0;
+	return c->crashed ? settle_creates(c) : 0;
 }
 
 static int alloc_tables(struct checker *c)

@@ -169,7 +169,17 @@ struct nvmpfs_inode {
 	uint32_t flags;          /* NVMPFS_IFLAG_* */
 	uint64_t xattr_block;    /* root of the xattr tree, 0 if none */
 	uint64_t parent;         /* directories: inode of "..", else 0 */
-	uint64_t reserved[14];
+	/*
+	 * The name hint of a create that publishes its entry with one store
+	 * (fs/core/naming.h): the entry in slot naming_slot - 1 of directory
+	 * naming_dir names this inode once that store is durable.  Written
+	 * with the inode, before the store; cleared by the first link,
+	 * unlink or rename of the inode (in their transactions); 0 if none.
+	 * Only recovery after a crash reads it.
+	 */
+	uint64_t naming_dir;
+	uint64_t naming_slot;
+	uint64_t reserved[12];
 };
 
 #define NVMPFS_MAP_FANOUT 512u
@@ -202,7 +212,8 @@ static inline uint64_t nvmpfs_map_word(uint64_t root, unsigned height)
 /*
  * Directories keep their entries in their data blocks, in 64-byte slots.  An
  * entry takes 1..5 consecutive slots of one block (never crossing a block);
- * a slot whose ino is 0 is free and all zero.  Directory sizes are whole
+ * a slot whose ino is 0 is free, and its other bytes mean nothing (they
+ * are zero, but for what a create cut short by a crash left: naming.h).  Directory sizes are whole
  * blocks.  Lookups go through an in-memory hash index built from the
  * entries the first time the directory is used.
  */
