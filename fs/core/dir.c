@@ -483,7 +483,8 @@ bool dir_settle_slot(struct nvfs *fs, uint64_t dino, uint64_t slot,
 	 * writes it while the hint stands, so whatever is there (a torn ino
 	 * included) is the create's.
 	 */
-	unsigned n = dirent_valid(d, i) ? d->nslots : 1;
+	unsigned n = d->nslots >= 1 && d->nslots <= 5 &&
+		     i + d->nslots <= NVMPFS_SLOTS_PER_BLOCK ? d->nslots : 1;
 	memset(d, 0, (size_t)n * NVMPFS_DIRENT_SLOT);
 	pool_flush_ptr(fs->pool, d, (size_t)n * NVMPFS_DIRENT_SLOT);
 	zero_strays(fs, block);
