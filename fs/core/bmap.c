@@ -497,6 +497,8 @@ static void apply_actions(struct punch *pc, uint64_t freed)
 			pool_flush_ptr(pc->fs->pool, a->at, a->count * 8u);
 		} else if (a->at == &inode->map) {
 			inode->map = 0;
+			/* An empty map may now go with a size (layout.h). */
+			inode->flags &= ~NVMPFS_IFLAG_FIRST_MAP;
 		} else {
 			*a->at = 0;
 			pool_flush_ptr(pc->fs->pool, a->at, 8);

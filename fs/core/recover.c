@@ -84,6 +84,21 @@ int recover_orphans(struct nvfs *fs, struct nvfs_mount_report *report)
 	return first_rc;
 }
 
+/*
+ * A first write cut in its last drain may have kept the size and lost the
+ * map word: the size goes too (layout.h, NVMPFS_IFLAG_FIRST_MAP).
+ */
+static bool settle_first_map(struct nvfs *fs, struct nvmpfs_inode *inode)
+{
+	if (!(inode->flags & NVMPFS_IFLAG_FIRST_MAP))
+		return false;
+	if (!inode->map)
+		inode->size = 0;
+	inode->flags &= ~NVMPFS_IFLAG_FIRST_MAP;
+	pool_flush_ptr(fs->pool, inode, sizeof(*inode));
+	return true;
+}
+
 int recover_after_crash(struct nvfs *fs, struct nvfs_mount_report *report)
 {
 	uint64_t unverified = 0, settled = 0;
@@ -98,8 +113,10 @@ int recover_after_crash(struct nvfs *fs, struct nvfs_mount_report *report)
 		struct nvmpfs_inode *inode = inode_get(fs, ino);
 		if (!S_ISREG(inode->mode))
 			continue;
+		if (settle_first_map(fs, inode))
+			rc = pool_drain(fs->pool);
 		/* A write cut short may have left bytes past EOF. */
-		if (inode->nlink)
+		if (rc == 0 && inode->nlink)
 			rc = file_zero_past_eof(fs, ino);
 		if (rc == 0 && (inode->flags & NVMPFS_IFLAG_TRUNCATING) &&
 		    file_finish_truncate(fs, ino) == 0)

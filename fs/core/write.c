@@ -13,11 +13,13 @@
  *     When the size would show what only this last drain makes durable
  *     (new map structure, or bytes past the old end of file written in
  *     its block, or a new block taking the place of a hole there), the
- *     size waits for a drain of its own: one more, which the first write
- *     of an empty file pays (three) and an append inside the last block
- *     (two); an append that nears the end of its leaf
- *     makes the next one ahead of time, so sequential appends stay at
- *     two.
+ *     size waits for a drain of its own: one more, which an append
+ *     inside the last block pays (two); an append that nears the end of
+ *     its leaf makes the next one ahead of time, so sequential appends
+ *     stay at two.  The first write into a file without a map needs no
+ *     more than two: its blocks' checksums go in the first drain with
+ *     the data, and a flag there lets recovery drop a size whose map word
+ *     the last drain lost (NVMPFS_IFLAG_FIRST_MAP).
  *   - the first write into an extent that is not marked yet: one more
  *     drain, for the mark.
  *
@@ -263,6 +265,31 @@ static bool size_waits(const struct fill *f, uint64_t end)
 }
 
 /*
+ * Whether this round is the first write into a file without a map, whose
+ * map word and size may then go in one drain (layout.h,
+ * NVMPFS_IFLAG_FIRST_MAP): every block is new, so nothing but the map
+ * word and the size is left to publish after the first drain.
+ */
+static bool first_map(const struct fill *f, uint64_t end)
+{
+	return f->inode->map == 0 && grows(f, end);
+}
+
+/*
+ * Into the first drain of such a round: the new blocks' checksum words
+ * (nobody reads them before the map word is durable) and the flag that
+ * lets recovery drop a size whose map word was lost.
+ */
+static void prepare_first_map(struct fill *f)
+{
+	for (size_t i = 0; i < f->nsegs; i++)
+		store_sums(f, &f->segs[i]);
+	struct nvmpfs_inode *inode = f->inode;
+	inode->flags |= NVMPFS_IFLAG_FIRST_MAP;
+	pool_flush_ptr(f->fs->pool, &inode->flags, sizeof(inode->flags));
+}
+
+/*
  * The drains of one round (see the top of the file).  The order keeps a
  * crash from showing a size whose bytes are not there: new blocks wholly
  * past the size get their data and their leaf entries in the first drain
@@ -277,10 +304,13 @@ static int publish(struct fill *f, uint64_t end)
 	int rc = begin_intent(f);
 	if (rc)
 		return rc;
+	bool first = first_map(f, end);
 	for (size_t i = 0; i < f->nsegs; i++)
 		if (f->segs[i].fresh)
 			fill_fresh(f, &f->segs[i]);
 	map_plan_apply_past(&f->plan, blocks_to_cover(f->inode->size));
+	if (first)
+		prepare_first_map(f);
 	f->published = true;
 	if (!map_plan_empty(&f->plan) && pool_pending(fs->pool))
 		rc = pool_drain(fs->pool);
@@ -288,9 +318,10 @@ static int publish(struct fill *f, uint64_t end)
 		for (size_t i = 0; i < f->nsegs; i++) {
 			if (!f->segs[i].fresh)
 				copy_segment(f, &f->segs[i]);
-			store_sums(f, &f->segs[i]);
+			if (!first)
+				store_sums(f, &f->segs[i]);
 		}
-		bool wait = size_waits(f, end);
+		bool wait = !first && size_waits(f, end);
 		map_plan_apply(&f->plan);
 		if (wait)
 			rc = pool_drain(fs->pool);

@@ -134,6 +134,14 @@ struct nvmpfs_super {
 
 /* Inode flags. */
 #define NVMPFS_IFLAG_TRUNCATING 0x1u /* blocks past size are being freed */
+/*
+ * A first write into a file without a block map publishes the map word
+ * and the size in one drain (fs/core/write.c): while the map word is 0, a
+ * size above 0 is one that crash recovery drops.  Set, durably, before
+ * that drain; cleared where the map is emptied again (a truncate) and by
+ * recovery.
+ */
+#define NVMPFS_IFLAG_FIRST_MAP 0x2u
 
 struct nvmpfs_time {
 	int64_t sec;
