@@ -265,14 +265,15 @@ static bool size_waits(const struct fill *f, uint64_t end)
 }
 
 /*
- * Whether this round is the first write into a file without a map, whose
- * map word and size may then go in one drain (layout.h,
+ * Whether this round is the first write into an empty file without a
+ * map, whose map word and size may then go in one drain (layout.h,
  * NVMPFS_IFLAG_FIRST_MAP): every block is new, so nothing but the map
- * word and the size is left to publish after the first drain.
+ * word and the size is left to publish after the first drain.  Only from
+ * size 0: recovery puts back 0, never a size a truncate had set.
  */
 static bool first_map(const struct fill *f, uint64_t end)
 {
-	return f->inode->map == 0 && grows(f, end);
+	return f->inode->map == 0 && f->inode->size == 0 && grows(f, end);
 }
 
 /*

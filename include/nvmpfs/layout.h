@@ -135,9 +135,9 @@ struct nvmpfs_super {
 /* Inode flags. */
 #define NVMPFS_IFLAG_TRUNCATING 0x1u /* blocks past size are being freed */
 /*
- * A first write into a file without a block map publishes the map word
- * and the size in one drain (fs/core/write.c): while the map word is 0, a
- * size above 0 is one that crash recovery drops.  Set, durably, before
+ * A first write into an empty file without a block map publishes the map
+ * word and the size in one drain (fs/core/write.c): while the map word is
+ * 0, a size above 0 is one that crash recovery drops (back to 0).  Set, durably, before
  * that drain; cleared where the map is emptied again (a truncate) and by
  * recovery.
  */
