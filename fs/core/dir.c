@@ -465,23 +465,28 @@ static bool zero_strays(struct nvfs *fs, uint8_t *block)
 	return any;
 }
 
-bool dir_settle_slot(struct nvfs *fs, uint64_t dino, uint64_t slot,
-		     uint64_t ino, bool *changed)
+enum slot_verdict dir_settle_slot(struct nvfs *fs, uint64_t dino,
+				  uint64_t slot, uint64_t ino, bool *changed)
 {
 	const struct nvmpfs_inode *dir = inode_get(fs, dino);
 	uint64_t pblk = bmap_lookup(fs, dir, slot / NVMPFS_SLOTS_PER_BLOCK, NULL);
 	if (!pblk)
-		return false;
+		return SLOT_FOREIGN;
 	uint8_t *block = pool_block(fs->pool, pblk);
 	unsigned i = slot % NVMPFS_SLOTS_PER_BLOCK;
 	struct nvmpfs_dirent *d =
 		(struct nvmpfs_dirent *)(block + i * NVMPFS_DIRENT_SLOT);
 	if (d->ino == ino && dirent_valid(d, i))
-		return true;
+		return SLOT_NAMES;
+	/*
+	 * The ino is one 8-byte store: 0 or the create's.  Anything else is
+	 * no create's doing (a damaged hint): left for fsck.
+	 */
+	if (d->ino)
+		return SLOT_FOREIGN;
 	/*
 	 * Not named: the slot was free when the create began, and nobody else
-	 * writes it while the hint stands, so whatever is there (a torn ino
-	 * included) is the create's.
+	 * writes it while the hint stands, so its bytes are the create's.
 	 */
 	unsigned n = d->nslots >= 1 && d->nslots <= 5 &&
 		     i + d->nslots <= NVMPFS_SLOTS_PER_BLOCK ? d->nslots : 1;
@@ -489,7 +494,7 @@ bool dir_settle_slot(struct nvfs *fs, uint64_t dino, uint64_t slot,
 	pool_flush_ptr(fs->pool, d, (size_t)n * NVMPFS_DIRENT_SLOT);
 	zero_strays(fs, block);
 	*changed = true;
-	return false;
+	return SLOT_FREE;
 }
 
 int dir_prepare_remove(struct tx *tx, struct icache_ent *dent, uint64_t slot)

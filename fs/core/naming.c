@@ -16,15 +16,22 @@ static bool hint_sane(struct nvfs *fs, const struct nvmpfs_inode *inode)
 	       slot / NVMPFS_SLOTS_PER_BLOCK < dir_blocks(fs, dir);
 }
 
-/* One inode with a hint; true when its link count or entry changed. */
+/*
+ * One inode with a hint; true when its link count or entry changed.  Only
+ * a live inode that a create made (not a directory) is settled: any other
+ * hint is damage, forgotten without touching a directory.
+ */
 static bool settle(struct nvfs *fs, uint64_t ino, struct nvmpfs_inode *inode)
 {
-	bool changed = false, named = false;
-	if (hint_sane(fs, inode))
-		named = dir_settle_slot(fs, inode->naming_dir,
-					inode->naming_slot - 1, ino, &changed);
-	if (inode->mode && !S_ISDIR(inode->mode)) {
-		uint32_t want = named ? (inode->nlink ? inode->nlink : 1) : 0;
+	bool changed = false;
+	if (inode->mode && !S_ISDIR(inode->mode) && hint_sane(fs, inode)) {
+		enum slot_verdict v = dir_settle_slot(fs, inode->naming_dir,
+						      inode->naming_slot - 1,
+						      ino, &changed);
+		uint32_t want = v == SLOT_NAMES ? 1 : v == SLOT_FREE ? 0
+			      : inode->nlink;
+		if (v == SLOT_NAMES && inode->nlink)
+			want = inode->nlink;
 		if (inode->nlink != want) {
 			inode->nlink = want; /* 0: recover_orphans frees it */
 			changed = true;
