@@ -89,11 +89,16 @@ static struct pool *scratch_pool(char *path, size_t pathlen, const char *tag,
 	return p;
 }
 
-/* A resync an input began leaves its marker next to the (unlinked) pool. */
+/*
+ * A resync an input began leaves its marker next to the (unlinked) pool:
+ * the session's, or the handler's own in the direct mode.
+ */
 static void remove_resync_marker(void)
 {
 	char marker[sizeof(session_path) + 16];
 	snprintf(marker, sizeof(marker), "%s.resyncing", session_path);
+	unlink(marker);
+	snprintf(marker, sizeof(marker), "%s.resyncing", direct_path);
 	unlink(marker);
 }
 
@@ -207,6 +212,7 @@ static void run_direct(struct input *in)
 			break;
 	}
 	replica_free(&r);
+	remove_resync_marker();
 }
 
 /* ---- modes 0 and 1: whole sessions over a socketpair ---- */
