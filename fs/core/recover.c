@@ -90,10 +90,10 @@ int recover_orphans(struct nvfs *fs, struct nvfs_mount_report *report)
  */
 static bool settle_first_map(struct nvfs *fs, struct nvmpfs_inode *inode)
 {
-	if (!(inode->flags & NVMPFS_IFLAG_FIRST_MAP))
+	/* With a map word the flag says nothing: left for a truncate. */
+	if (!(inode->flags & NVMPFS_IFLAG_FIRST_MAP) || inode->map)
 		return false;
-	if (!inode->map)
-		inode->size = 0;
+	inode->size = 0;
 	inode->flags &= ~NVMPFS_IFLAG_FIRST_MAP;
 	pool_flush_ptr(fs->pool, inode, sizeof(*inode));
 	return true;

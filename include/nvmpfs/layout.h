@@ -138,8 +138,8 @@ struct nvmpfs_super {
  * A first write into an empty file without a block map publishes the map
  * word and the size in one drain (fs/core/write.c): while the map word is
  * 0, a size above 0 is one that crash recovery drops (back to 0).  Set, durably, before
- * that drain; cleared where the map is emptied again (a truncate) and by
- * recovery.
+ * that drain; cleared where the map is emptied again (a truncate), and by
+ * the recovery that drops such a size.
  */
 #define NVMPFS_IFLAG_FIRST_MAP 0x2u
 

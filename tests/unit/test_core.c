@@ -1353,6 +1353,101 @@ static uint64_t file_with_xattrs(struct nvfs *fs, const char *fname,
 	return f;
 }
 
+/* The entry that names ino in its create's hinted slot. */
+static struct nvmpfs_dirent *hinted_entry(struct nvfs *fs, uint64_t ino)
+{
+	const struct nvmpfs_inode *inode = inode_get(fs, ino);
+	uint64_t slot = inode->naming_slot - 1;
+	uint64_t pblk = bmap_lookup(fs, inode_get(fs, inode->naming_dir),
+				    slot / NVMPFS_SLOTS_PER_BLOCK, NULL);
+	if (!inode->naming_slot || !pblk)
+		FAIL("inode %llu has no name hint", (unsigned long long)ino);
+	return (struct nvmpfs_dirent *)((uint8_t *)pool_block(fs->pool, pblk) +
+		(slot % NVMPFS_SLOTS_PER_BLOCK) * NVMPFS_DIRENT_SLOT);
+}
+
+/*
+ * A create by one store (naming.h) cut between its two stores: the next
+ * mount settles it by the inode's name hint either way.
+ */
+UNIT_TEST(create_cut_short_is_settled)
+{
+	const char *path = tmp_pool("naming");
+	struct nvfs *fs = mount_pool(path, 64 * MiB, NULL);
+	mkfile(fs, ROOT, "first"); /* the root's first block: room for more */
+	uint64_t a = mkfile(fs, ROOT, "a");
+	uint64_t b = mkfile(fs, ROOT, "b");
+	CHECK_UEQ(ROOT, inode_get(fs, a)->naming_dir);
+	CHECK_UEQ(a, hinted_entry(fs, a)->ino);
+	/* a kept its entry and lost its nlink; b the other way round. */
+	inode_get(fs, a)->nlink = 0;
+	hinted_entry(fs, b)->ino = 0;
+	abandon_fs(fs);
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK_UEQ(2, rep.creates_settled);
+	struct stat st;
+	REQUIRE_EQ(0, nvfs_getattr(fs, a, &st));
+	CHECK_UEQ(1, st.st_nlink);
+	CHECK_EQ((int64_t)a, lookup_ino(fs, ROOT, "a"));
+	CHECK_EQ(-ENOENT, lookup_ino(fs, ROOT, "b"));
+	CHECK_EQ(-ENOENT, nvfs_getattr(fs, b, &st));
+	CHECK_UEQ(0, inode_get(fs, a)->naming_slot); /* hints are cleared */
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/* Link and rename clear a hint: it never outlives the name it points at. */
+UNIT_TEST(name_changes_clear_the_hint)
+{
+	const char *path = tmp_pool("hint");
+	struct nvfs *fs = mount_pool(path, 64 * MiB, NULL);
+	mkfile(fs, ROOT, "first");
+	uint64_t a = mkfile(fs, ROOT, "a"), b = mkfile(fs, ROOT, "b");
+	CHECK(inode_get(fs, a)->naming_slot != 0);
+	struct stat st;
+	REQUIRE_EQ(0, nvfs_link(fs, a, ROOT, "a2", &st));
+	CHECK_UEQ(0, inode_get(fs, a)->naming_slot);
+	REQUIRE_EQ(0, nvfs_rename(fs, ROOT, "b", ROOT, "b2", 0));
+	CHECK_UEQ(0, inode_get(fs, b)->naming_slot);
+	/* A crash now settles nothing: the names stand as they are. */
+	abandon_fs(fs);
+	struct nvfs_mount_report rep;
+	fs = mount_pool(path, 0, &rep);
+	CHECK_UEQ(0, rep.creates_settled);
+	CHECK_EQ((int64_t)b, lookup_ino(fs, ROOT, "b2"));
+	REQUIRE_EQ(0, nvfs_getattr(fs, a, &st));
+	CHECK_UEQ(2, st.st_nlink);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
+/*
+ * The first write of an empty file publishes map word and size in one
+ * drain: a crash that kept the size and lost the map word leaves size 0.
+ */
+UNIT_TEST(first_write_cut_short_drops_the_size)
+{
+	const char *path = tmp_pool("firstmap");
+	struct nvfs *fs = mount_pool(path, 64 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	write_pattern(fs, f, 0, 3 * BS, 7);
+	CHECK(inode_get(fs, f)->flags & NVMPFS_IFLAG_FIRST_MAP);
+	inode_get(fs, f)->map = 0; /* the map word did not reach the media */
+	uint64_t g = mkfile(fs, ROOT, "g");
+	write_pattern(fs, g, 0, 5000, 8); /* this one's did */
+	abandon_fs(fs);
+	fs = mount_pool(path, 0, NULL);
+	struct stat st;
+	REQUIRE_EQ(0, nvfs_getattr(fs, f, &st));
+	CHECK_EQ(0, st.st_size);
+	REQUIRE_EQ(0, nvfs_getattr(fs, g, &st));
+	CHECK_EQ(5000, st.st_size);
+	CHECK_UEQ(0, inode_get(fs, f)->flags & NVMPFS_IFLAG_FIRST_MAP);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
 UNIT_TEST(xattr_store_freed_with_inode)
 {
 	const char *path = tmp_pool("xfree");
