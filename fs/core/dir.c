@@ -421,8 +421,8 @@ void dir_write_body(struct nvfs *fs, struct icache_ent *dent, uint64_t slot,
 	struct nvmpfs_dirent *d = slot_ptr(fs, inode_live(fs, dent->ino), slot);
 	unsigned n = slots_for(len);
 	size_t bytes = (size_t)n * NVMPFS_DIRENT_SLOT;
-	/* Everything but the ino, which stays 0 until dir_publish. */
-	memset((uint8_t *)d + sizeof(d->ino), 0, bytes - sizeof(d->ino));
+	/* The ino stays 0 until dir_publish (a free slot's is 0 already). */
+	memset(d, 0, bytes);
 	d->nslots = (uint8_t)n;
 	d->type = (uint8_t)type;
 	d->name_len = (uint16_t)len;
