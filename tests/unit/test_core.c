@@ -1448,6 +1448,39 @@ UNIT_TEST(first_write_cut_short_drops_the_size)
 	CHECK_EQ(0, run_check(path, false, NULL, NULL));
 }
 
+/*
+ * FIRST_MAP is only for a file of size 0: the first write into a file a
+ * truncate made longer, or one emptied by a truncate to 0 after a write,
+ * can never have its size dropped by a crash.
+ */
+UNIT_TEST(first_map_flag_only_from_size_zero)
+{
+	const char *path = tmp_pool("firstmap0");
+	struct nvfs *fs = mount_pool(path, 64 * MiB, NULL);
+	uint64_t f = mkfile(fs, ROOT, "f");
+	struct stat a = { .st_size = MiB }, st;
+	REQUIRE_EQ(0, nvfs_setattr(fs, f, &a, NVFS_SET_SIZE, &st));
+	write_pattern(fs, f, 2 * MiB, BS, 3);
+	CHECK_UEQ(0, inode_get(fs, f)->flags & NVMPFS_IFLAG_FIRST_MAP);
+	uint64_t g = mkfile(fs, ROOT, "g");
+	write_pattern(fs, g, 0, BS, 4);
+	CHECK(inode_get(fs, g)->flags & NVMPFS_IFLAG_FIRST_MAP);
+	a.st_size = 0;
+	REQUIRE_EQ(0, nvfs_setattr(fs, g, &a, NVFS_SET_SIZE, &st));
+	CHECK_UEQ(0, inode_get(fs, g)->map);
+	CHECK_UEQ(0, inode_get(fs, g)->flags & NVMPFS_IFLAG_FIRST_MAP);
+	a.st_size = 3 * BS; /* sparse now: a crash must keep this size */
+	REQUIRE_EQ(0, nvfs_setattr(fs, g, &a, NVFS_SET_SIZE, &st));
+	abandon_fs(fs);
+	fs = mount_pool(path, 0, NULL);
+	REQUIRE_EQ(0, nvfs_getattr(fs, f, &st));
+	CHECK_EQ(2 * MiB + BS, st.st_size);
+	REQUIRE_EQ(0, nvfs_getattr(fs, g, &st));
+	CHECK_EQ(3 * BS, st.st_size);
+	umount_fs(fs);
+	CHECK_EQ(0, run_check(path, false, NULL, NULL));
+}
+
 UNIT_TEST(xattr_store_freed_with_inode)
 {
 	const char *path = tmp_pool("xfree");
