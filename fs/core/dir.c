@@ -465,36 +465,54 @@ static bool zero_strays(struct nvfs *fs, uint8_t *block)
 	return any;
 }
 
-enum slot_verdict dir_settle_slot(struct nvfs *fs, uint64_t dino,
-				  uint64_t slot, uint64_t ino, bool *changed)
+/* The slot's entry and its block, or NULL when dino has no such block. */
+static struct nvmpfs_dirent *hinted_slot(struct nvfs *fs, uint64_t dino,
+					 uint64_t slot, uint8_t **block)
 {
 	const struct nvmpfs_inode *dir = inode_get(fs, dino);
 	uint64_t pblk = bmap_lookup(fs, dir, slot / NVMPFS_SLOTS_PER_BLOCK, NULL);
 	if (!pblk)
+		return NULL;
+	*block = pool_block(fs->pool, pblk);
+	return (struct nvmpfs_dirent *)(*block + (slot % NVMPFS_SLOTS_PER_BLOCK) *
+					NVMPFS_DIRENT_SLOT);
+}
+
+enum slot_verdict dir_slot_verdict(struct nvfs *fs, uint64_t dino,
+				   uint64_t slot, uint64_t ino)
+{
+	uint8_t *block;
+	const struct nvmpfs_dirent *d = hinted_slot(fs, dino, slot, &block);
+	if (!d)
 		return SLOT_FOREIGN;
-	uint8_t *block = pool_block(fs->pool, pblk);
-	unsigned i = slot % NVMPFS_SLOTS_PER_BLOCK;
-	struct nvmpfs_dirent *d =
-		(struct nvmpfs_dirent *)(block + i * NVMPFS_DIRENT_SLOT);
-	if (d->ino == ino && dirent_valid(d, i))
+	if (d->ino == ino && dirent_valid(d, slot % NVMPFS_SLOTS_PER_BLOCK))
 		return SLOT_NAMES;
 	/*
 	 * The ino is one 8-byte store: 0 or the create's.  Anything else is
 	 * no create's doing (a damaged hint): left for fsck.
 	 */
-	if (d->ino)
-		return SLOT_FOREIGN;
+	return d->ino ? SLOT_FOREIGN : SLOT_FREE;
+}
+
+bool dir_clear_slot(struct nvfs *fs, uint64_t dino, uint64_t slot)
+{
+	uint8_t *block;
+	struct nvmpfs_dirent *d = hinted_slot(fs, dino, slot, &block);
+	if (!d)
+		return false;
 	/*
-	 * Not named: the slot was free when the create began, and nobody else
-	 * writes it while the hint stands, so its bytes are the create's.
+	 * The slot was free when the create began, and nobody else writes it
+	 * while the hint stands, so its bytes are the create's.
 	 */
+	unsigned i = slot % NVMPFS_SLOTS_PER_BLOCK;
 	unsigned n = d->nslots >= 1 && d->nslots <= 5 &&
 		     i + d->nslots <= NVMPFS_SLOTS_PER_BLOCK ? d->nslots : 1;
-	memset(d, 0, (size_t)n * NVMPFS_DIRENT_SLOT);
-	pool_flush_ptr(fs->pool, d, (size_t)n * NVMPFS_DIRENT_SLOT);
-	zero_strays(fs, block);
-	*changed = true;
-	return SLOT_FREE;
+	static const uint8_t zero[5 * NVMPFS_DIRENT_SLOT];
+	size_t bytes = (size_t)n * NVMPFS_DIRENT_SLOT;
+	bool changed = memcmp(d, zero, bytes) != 0;
+	memset(d, 0, bytes);
+	pool_flush_ptr(fs->pool, d, bytes);
+	return zero_strays(fs, block) || changed;
 }
 
 int dir_prepare_remove(struct tx *tx, struct icache_ent *dent, uint64_t slot)

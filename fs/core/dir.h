@@ -62,15 +62,17 @@ void dir_write_body(struct nvfs *fs, struct icache_ent *dent, uint64_t slot,
 void dir_publish(struct nvfs *fs, struct icache_ent *dent, uint64_t slot,
 		 const char *name, size_t len, uint64_t ino);
 /*
- * Recovery: what the entry in slot of directory dino says of a create of
- * ino.  SLOT_NAMES: it names ino.  SLOT_FREE: its ino is 0, the create
- * was cut short, and the stray bytes it left in free slots of that block
- * are zeroed (*changed set).  SLOT_FOREIGN: no block there, or another
- * ino -- no create left that (a damaged hint), nothing is touched.
+ * Recovery of a create by one store (naming.h).  dir_slot_verdict: what
+ * the entry in slot of directory dino says of a create of ino --
+ * SLOT_NAMES: it names ino; SLOT_FREE: its ino is 0; SLOT_FOREIGN: no
+ * block there, or another ino (no create left that: a damaged hint).
+ * dir_clear_slot: zeroes the create's entry there and the stray bytes of
+ * free slots in its block; true if anything changed.
  */
 enum slot_verdict { SLOT_NAMES, SLOT_FREE, SLOT_FOREIGN };
-enum slot_verdict dir_settle_slot(struct nvfs *fs, uint64_t dino,
-				  uint64_t slot, uint64_t ino, bool *changed);
+enum slot_verdict dir_slot_verdict(struct nvfs *fs, uint64_t dino,
+				   uint64_t slot, uint64_t ino);
+bool dir_clear_slot(struct nvfs *fs, uint64_t dino, uint64_t slot);
 
 int dir_prepare_remove(struct tx *tx, struct icache_ent *dent, uint64_t slot);
 void dir_apply_remove(struct nvfs *fs, struct icache_ent *dent, uint64_t slot);

@@ -296,15 +296,21 @@ static int create_by_store(struct nvfs *fs, struct icache_ent *dent,
 	inode_init(inode, ni->mode, ni->uid, ni->gid);
 	if (S_ISCHR(ni->mode) || S_ISBLK(ni->mode))
 		inode->rdev = ni->rdev;
-	inode->nlink = 0; /* an orphan until the name is durable */
+	/*
+	 * The slot stays free (mode 0) until the second drain: a free slot
+	 * keeps the map word of the inode it last held, and a torn first
+	 * drain must not make that map live again.
+	 */
+	inode->mode = 0;
+	inode->nlink = 0;
 	naming_hint(inode, dent->ino, slot);
 	pool_flush_ptr(fs->pool, inode, sizeof(*inode));
 	dir_write_body(fs, dent, slot, name, len, mode_to_dtype(ni->mode));
 	rc = pool_drain(fs->pool);
 	if (rc == 0) {
 		dir_publish(fs, dent, slot, name, len, ino);
-		inode->nlink = 1;
-		pool_flush_ptr(fs->pool, &inode->nlink, sizeof(inode->nlink));
+		inode_store64(fs, (uint64_t *)&inode->mode,
+			      (uint64_t)ni->mode | (uint64_t)1 << 32);
 		rc = pool_drain(fs->pool);
 	}
 	if (rc) {

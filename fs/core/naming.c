@@ -17,24 +17,30 @@ static bool hint_sane(struct nvfs *fs, const struct nvmpfs_inode *inode)
 }
 
 /*
- * One inode with a hint; true when its link count or entry changed.  Only
- * a live inode that a create made (not a directory) is settled: any other
- * hint is damage, forgotten without touching a directory.
+ * One inode with a hint; true when its entry or link count changed.
+ * Its first word (mode and nlink) is the create's second store, with the
+ * entry's ino: a live inode that the entry names is whole; anything else
+ * is a create cut short, undone (the entry or its stray bytes zeroed, a
+ * live inode left an orphan with no blocks).  A hint on a directory, or
+ * one whose slot holds another ino, is damage: only forgotten.
  */
 static bool settle(struct nvfs *fs, uint64_t ino, struct nvmpfs_inode *inode)
 {
 	bool changed = false;
-	if (inode->mode && !S_ISDIR(inode->mode) && hint_sane(fs, inode)) {
-		enum slot_verdict v = dir_settle_slot(fs, inode->naming_dir,
-						      inode->naming_slot - 1,
-						      ino, &changed);
-		uint32_t want = v == SLOT_NAMES ? 1 : v == SLOT_FREE ? 0
-			      : inode->nlink;
-		if (v == SLOT_NAMES && inode->nlink)
-			want = inode->nlink;
-		if (inode->nlink != want) {
-			inode->nlink = want; /* 0: recover_orphans frees it */
-			changed = true;
+	if (hint_sane(fs, inode) && !S_ISDIR(inode->mode)) {
+		uint64_t dir = inode->naming_dir, slot = inode->naming_slot - 1;
+		enum slot_verdict v = dir_slot_verdict(fs, dir, slot, ino);
+		if (v == SLOT_NAMES && inode->mode) {
+			if (inode->nlink == 0) {
+				inode->nlink = 1;
+				changed = true;
+			}
+		} else if (v != SLOT_FOREIGN) {
+			changed = dir_clear_slot(fs, dir, slot);
+			if (inode->mode && inode->nlink) {
+				inode->nlink = 0; /* recover_orphans frees it */
+				changed = true;
+			}
 		}
 	}
 	naming_forget(inode);

@@ -4,18 +4,25 @@
  * A create in a directory that has room for the name in a block it
  * already holds (the common case) needs no journal and two drains:
  *
- *   1. the new inode, with nlink 0 and its name hint (layout.h:
- *      naming_dir, naming_slot), and the entry's body (type, name) in
- *      the free slots, its ino still 0: nobody sees either.  Drain.
+ *   1. the new inode, its first word (mode and nlink) still 0 -- the
+ *      slot is free until drain 2 --, with its name hint (layout.h:
+ *      naming_dir, naming_slot) and a map word of 0, and the entry's
+ *      body (type, name) in the free slots, its ino still 0: nobody sees
+ *      either.  Drain.
  *   2. the entry's ino (one 8-byte store: the entry now exists), the
- *      inode's nlink 1, the directory's times.  Drain.
+ *      inode's first word (mode, nlink 1: one 8-byte store: the inode now
+ *      lives), the directory's times.  Drain.
  *
- * A crash in drain 1 leaves an orphan (nlink 0), which recovery frees,
- * and stray bytes in free slots.  A crash in drain 2 may keep the entry
- * without the nlink, or the nlink without the entry: recovery reads the
- * hint and settles it -- the entry there names the inode: nlink 1; it
- * does not: nlink 0 (freed as an orphan) and the slots zeroed.  So after
- * any crash the create happened wholly or not at all.
+ * Why the mode waits for drain 2: a free slot keeps the map word and the
+ * xattr root of the inode it held last, whose blocks others may own now;
+ * a mode made durable by a torn drain 1 without the new map word would
+ * make that map live again.  A crash in drain 1 leaves the slot free
+ * (stray bytes in the directory's free slots at most).  A crash in drain
+ * 2 may keep one store and not the other: recovery reads the hint and
+ * settles it -- an entry naming a live inode: whole; anything else:
+ * undone (the entry zeroed; a live inode nobody names freed as an
+ * orphan, with the map word 0 that drain 1 made durable).  So after any
+ * crash the create happened wholly or not at all.
  *
  * The hint goes stale once the inode's names change, so link, unlink and
  * rename clear it (naming_forget) in the transaction that changes them,

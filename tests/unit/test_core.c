@@ -1368,7 +1368,8 @@ static struct nvmpfs_dirent *hinted_entry(struct nvfs *fs, uint64_t ino)
 
 /*
  * A create by one store (naming.h) cut between its two stores: the next
- * mount settles it by the inode's name hint either way.
+ * mount undoes it by the inode's name hint, whichever store was lost; a
+ * create whose two stores both stayed is kept.
  */
 UNIT_TEST(create_cut_short_is_settled)
 {
@@ -1377,22 +1378,31 @@ UNIT_TEST(create_cut_short_is_settled)
 	mkfile(fs, ROOT, "first"); /* the root's first block: room for more */
 	uint64_t a = mkfile(fs, ROOT, "a");
 	uint64_t b = mkfile(fs, ROOT, "b");
+	uint64_t c = mkfile(fs, ROOT, "c");
 	CHECK_UEQ(ROOT, inode_get(fs, a)->naming_dir);
 	CHECK_UEQ(a, hinted_entry(fs, a)->ino);
-	/* a kept its entry and lost its nlink; b the other way round. */
-	inode_get(fs, a)->nlink = 0;
+	/*
+	 * a kept its entry and lost its first word (mode, nlink); b kept its
+	 * first word and lost its entry's ino.  And a free slot's stale map
+	 * word (the last inode's) is never made live by a cut create: a's
+	 * slot is given a bogus one, which recovery must not walk.
+	 */
+	pool_store64(fs->pool, (uint64_t *)&inode_get(fs, a)->mode, 0);
+	inode_get(fs, a)->map = nvmpfs_map_word(fs->sb.block_count - 1, 1);
 	hinted_entry(fs, b)->ino = 0;
 	abandon_fs(fs);
 	struct nvfs_mount_report rep;
 	fs = mount_pool(path, 0, &rep);
 	CHECK_UEQ(2, rep.creates_settled);
 	struct stat st;
-	REQUIRE_EQ(0, nvfs_getattr(fs, a, &st));
-	CHECK_UEQ(1, st.st_nlink);
-	CHECK_EQ((int64_t)a, lookup_ino(fs, ROOT, "a"));
+	CHECK_EQ(-ENOENT, lookup_ino(fs, ROOT, "a"));
 	CHECK_EQ(-ENOENT, lookup_ino(fs, ROOT, "b"));
+	CHECK_EQ(-ENOENT, nvfs_getattr(fs, a, &st));
 	CHECK_EQ(-ENOENT, nvfs_getattr(fs, b, &st));
-	CHECK_UEQ(0, inode_get(fs, a)->naming_slot); /* hints are cleared */
+	CHECK_EQ((int64_t)c, lookup_ino(fs, ROOT, "c"));
+	REQUIRE_EQ(0, nvfs_getattr(fs, c, &st));
+	CHECK_UEQ(1, st.st_nlink);
+	CHECK_UEQ(0, inode_get(fs, c)->naming_slot); /* hints are cleared */
 	umount_fs(fs);
 	CHECK_EQ(0, run_check(path, false, NULL, NULL));
 }
