@@ -63,8 +63,8 @@ struct nvfs_mount_report {
 	uint64_t blocks_recounted; /* inodes whose block count was off */
 	uint64_t torn_blocks;   /* blocks a crash cut in the middle of a
 				   write: left unverified */
-	uint64_t creates_settled; /* creates a crash cut short: made whole
-				     or undone (naming.h) */
+	uint64_t creates_settled; /* creates a crash cut short, undone
+				     (naming.h) */
 };
 
 /* Errors: -EBUSY when another process holds the pool, else -EIO/-ENOMEM. */
