@@ -277,24 +277,35 @@ static int persist_hook(void *arg, struct pool *pool,
  */
 static void drop_outstanding(struct mirror *m)
 {
-	struct qlist lists[2] = { m->inflight, m->queue };
+	/*
+	 * The batch being sent stays the sender's to free; its ranges are
+	 * marked here all the same (a copy: the sender may free it).  It is
+	 * taken off the lists now, under mu: once mu is let go the sender may
+	 * free it at any moment, and a walk of a list through it would read
+	 * freed memory (the primary died of that when a cut came in the
+	 * middle of a big batch).
+	 */
+	struct qitem *skip = m->sending;
+	struct qlist lists[2] = { { 0 }, { 0 } }, from[2] = { m->inflight, m->queue };
+	for (int i = 0; i < 2; i++) {
+		struct qitem *it;
+		while ((it = qpop(&from[i])))
+			if (it != skip)
+				qpush(&lists[i], it);
+	}
 	m->inflight = (struct qlist){ 0 };
 	m->queue = (struct qlist){ 0 };
 	m->queued_bytes = 0;
-	/* The batch being sent stays the sender's to free; its ranges are
-	 * marked here all the same (a copy: the sender may free it). */
 	struct pool_range *sending = NULL;
 	size_t nsending = 0;
-	if (m->sending && m->sending->type == NVMR_BATCH) {
-		m->sending->released = true;
-		sending = malloc(m->sending->nranges * sizeof(*sending));
+	if (skip && skip->type == NVMR_BATCH) {
+		skip->released = true;
+		sending = malloc(skip->nranges * sizeof(*sending));
 		if (sending) {
-			nsending = m->sending->nranges;
-			memcpy(sending, m->sending->ranges,
-			       nsending * sizeof(*sending));
+			nsending = skip->nranges;
+			memcpy(sending, skip->ranges, nsending * sizeof(*sending));
 		}
 	}
-	struct qitem *skip = m->sending;
 	pthread_mutex_unlock(&m->mu);
 	if (nsending)
 		nvfs_oos_mark(m->fs, sending, nsending);
@@ -302,8 +313,6 @@ static void drop_outstanding(struct mirror *m)
 	for (int i = 0; i < 2; i++) {
 		struct qitem *it;
 		while ((it = qpop(&lists[i]))) {
-			if (it == skip)
-				continue;
 			if (it->type == NVMR_BATCH && it->nranges)
 				nvfs_oos_mark(m->fs, it->ranges, it->nranges);
 			mirror_free_item(it);
