@@ -469,13 +469,11 @@ static bool zero_strays(struct nvfs *fs, uint8_t *block)
 static struct nvmpfs_dirent *hinted_slot(struct nvfs *fs, uint64_t dino,
 					 uint64_t slot, uint8_t **block)
 {
-	const struct nvmpfs_inode *dir = inode_get(fs, dino);
-	uint64_t pblk = bmap_lookup(fs, dir, slot / NVMPFS_SLOTS_PER_BLOCK, NULL);
-	if (!pblk)
-		return NULL;
-	*block = pool_block(fs->pool, pblk);
-	return (struct nvmpfs_dirent *)(*block + (slot % NVMPFS_SLOTS_PER_BLOCK) *
-					NVMPFS_DIRENT_SLOT);
+	struct nvmpfs_dirent *d = slot_ptr(fs, inode_get(fs, dino), slot);
+	if (d)
+		*block = (uint8_t *)d - (slot % NVMPFS_SLOTS_PER_BLOCK) *
+					NVMPFS_DIRENT_SLOT;
+	return d;
 }
 
 enum slot_verdict dir_slot_verdict(struct nvfs *fs, uint64_t dino,
