@@ -177,7 +177,7 @@ static int new_node(struct map_plan *p, uint64_t *blk)
 	int rc = take(p, ALLOC_AT_HINT, 1, blk, &got);
 	if (rc)
 		return rc;
-	pool_zero(p->fs->pool, *blk * BS, BS);
+	pool_fill_fresh(p->fs->pool, *blk * BS, NULL, BS);
 	p->fresh_nodes[p->nfresh++] = *blk;
 	return 0;
 }

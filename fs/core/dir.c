@@ -316,7 +316,8 @@ static int plan_new_block(struct nvfs *fs, struct nvmpfs_inode *dir,
 	if (rc)
 		return rc;
 	/* Past the directory's size nobody reads it: zeroed, not logged. */
-	pool_zero(fs->pool, pblk * NVMPFS_BLOCK_SIZE, NVMPFS_BLOCK_SIZE);
+	pool_fill_fresh(fs->pool, pblk * NVMPFS_BLOCK_SIZE, NULL,
+			NVMPFS_BLOCK_SIZE);
 	a->new_block = true;
 	a->slot = a->lblk * NVMPFS_SLOTS_PER_BLOCK;
 	return 0;

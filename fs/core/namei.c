@@ -185,8 +185,10 @@ static int prepare_symlink(struct tx *tx, struct new_inode *ni)
 	}
 	if (rc)
 		return rc;
-	pool_zero(fs->pool, ni->link_leaf * NVMPFS_BLOCK_SIZE, NVMPFS_BLOCK_SIZE);
-	pool_zero(fs->pool, ni->link_block * NVMPFS_BLOCK_SIZE, NVMPFS_BLOCK_SIZE);
+	pool_fill_fresh(fs->pool, ni->link_leaf * NVMPFS_BLOCK_SIZE, NULL,
+			NVMPFS_BLOCK_SIZE);
+	pool_fill_fresh(fs->pool, ni->link_block * NVMPFS_BLOCK_SIZE, NULL,
+			NVMPFS_BLOCK_SIZE);
 	pool_copy(fs->pool, ni->link_block * NVMPFS_BLOCK_SIZE, ni->target,
 		  strlen(ni->target));
 	uint64_t *leaf = pool_block(fs->pool, ni->link_leaf);

@@ -404,6 +404,83 @@ void pool_zero(struct pool *pool, uint64_t off, uint64_t len)
 	remember_range(pool, off, len);
 }
 
+/*
+ * Fresh bytes in mode msync: a store into a page of the mapping that is
+ * not in the page cache makes the kernel read the page from disk first
+ * (faults read single pages here: small_pages), only for the page to be
+ * overwritten.  pwrite of whole pages needs no read, and the mapping sees
+ * the same page cache.  Only for fresh bytes: pwrite's copy does not keep
+ * 8-byte words whole.  Not for a private (copy-on-write) mapping, which
+ * must not change the file.
+ */
+static bool fills_around_mapping(const struct pool *pool)
+{
+	return pool->mode == POOL_MSYNC && !pool->in_memory &&
+	       !pool->read_only && !pool->private_map && pool->fd >= 0;
+}
+
+static bool pwrite_all(int fd, const uint8_t *src, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, src, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		src += n;
+		len -= (uint64_t)n;
+		off += (uint64_t)n;
+	}
+	return true;
+}
+
+static bool pwrite_zeros(int fd, uint64_t len, uint64_t off)
+{
+	static const uint8_t zeros[64 * 1024];
+	while (len) {
+		uint64_t n = len < sizeof(zeros) ? len : sizeof(zeros);
+		if (!pwrite_all(fd, zeros, n, off))
+			return false;
+		len -= n;
+		off += n;
+	}
+	return true;
+}
+
+/* Through the mapping, not remembered (the caller remembers it all). */
+static void fill_mapped(struct pool *pool, uint64_t off, const uint8_t *src,
+			uint64_t len)
+{
+	if (src)
+		copy_keeping_words(pool->base + off, src, len);
+	else
+		memset(pool->base + off, 0, len);
+}
+
+void pool_fill_fresh(struct pool *pool, uint64_t off, const void *src,
+		     uint64_t len)
+{
+	const uint64_t page = NVMPFS_BLOCK_SIZE;
+	uint64_t start = (off + page - 1) / page * page;
+	uint64_t end = (off + len) / page * page;
+	if (!fills_around_mapping(pool) || start >= end) {
+		if (src)
+			pool_copy(pool, off, src, len);
+		else
+			pool_zero(pool, off, len);
+		return;
+	}
+	const uint8_t *s = src;
+	fill_mapped(pool, off, s, start - off);
+	const uint8_t *mid = s ? s + (start - off) : NULL;
+	bool written = mid ? pwrite_all(pool->fd, mid, end - start, start)
+			   : pwrite_zeros(pool->fd, end - start, start);
+	if (!written) /* a write error shows at the drain's fdatasync too */
+		fill_mapped(pool, start, mid, end - start);
+	fill_mapped(pool, end, s ? s + (end - off) : NULL, off + len - end);
+	remember_range(pool, off, len);
+}
+
 void pool_store64(struct pool *pool, uint64_t *word, uint64_t value)
 {
 	__atomic_store_n(word, value, __ATOMIC_RELAXED);

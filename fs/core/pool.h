@@ -138,6 +138,16 @@ void pool_flush_ptr(struct pool *pool, const void *p, uint64_t len);
 void pool_copy(struct pool *pool, uint64_t off, const void *src, uint64_t len);
 /* Zeroes pool bytes; durable at this thread's next pool_drain. */
 void pool_zero(struct pool *pool, uint64_t off, uint64_t len);
+/*
+ * Fills bytes that no durable structure points at yet (a block just taken
+ * for a file, a new map node or directory block) with src, or zeros when
+ * src is NULL; durable at this thread's next pool_drain.  Nothing may
+ * read them, nor rely on their 8-byte words being whole, before a later
+ * store publishes them.  In mode msync this spares the disk read that a
+ * first store into an uncached page of the mapping costs.
+ */
+void pool_fill_fresh(struct pool *pool, uint64_t off, const void *src,
+		     uint64_t len);
 /* Stores one aligned 8-byte word in one store (never torn) and flushes it. */
 void pool_store64(struct pool *pool, uint64_t *word, uint64_t value);
 /*

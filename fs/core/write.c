@@ -142,16 +142,37 @@ static void copy_segment(struct fill *f, const struct segment *s)
 		pool_zero(f->fs->pool, at, s->n);
 }
 
-/* A fresh run: the caller's bytes, zeros around them. */
+/*
+ * A fresh run: the caller's bytes, zeros around them, written as whole
+ * blocks (pool_fill_fresh); a partly written block is made up first.
+ */
 static void fill_fresh(struct fill *f, const struct segment *s)
 {
 	struct pool *pool = f->fs->pool;
-	uint64_t base = s->pblk * BS;
-	uint64_t head = s->pos % BS;
-	uint64_t tail = touched_blocks(s) * BS - head - s->n;
-	pool_zero(pool, base, head);
-	copy_segment(f, s);
-	pool_zero(pool, base + head + s->n, tail);
+	const uint8_t *src = source_of(f, s);
+	uint64_t base = s->pblk * BS, total = touched_blocks(s) * BS;
+	if (!src) {
+		pool_fill_fresh(pool, base, NULL, total);
+		return;
+	}
+	/* The caller's bytes lie at [head, end) of the run. */
+	uint64_t head = s->pos % BS, end = head + s->n;
+	for (uint64_t at = 0; at < total;) {
+		if (at >= head && at + BS <= end) {
+			uint64_t n = (end - at) / BS * BS;
+			pool_fill_fresh(pool, base + at, src + (at - head), n);
+			at += n;
+			continue;
+		}
+		uint8_t block[BS];
+		memset(block, 0, BS);
+		uint64_t from = at > head ? at : head;
+		uint64_t to = at + BS < end ? at + BS : end;
+		if (from < to)
+			memcpy(block + (from - at), src + (from - head), to - from);
+		pool_fill_fresh(pool, base + at, block, BS);
+		at += BS;
+	}
 }
 
 /*
