@@ -102,8 +102,7 @@ static int recover(struct nvfs *fs, struct nvfs_mount_report *report,
 	if (rc == 0 && crashed && !fs->read_only)
 		rc = recover_after_crash(fs, report);
 	else if (rc == 0 && crashed)
-		/* In the private mapping: reads must not fail on torn writes. */
-		intent_recover(fs, &report->torn_blocks);
+		rc = recover_view_after_crash(fs, report);
 	else if (rc == 0 && !fs->read_only)
 		/* Unlinked while read-only (remount), or left by a tool. */
 		rc = recover_orphans(fs, report);

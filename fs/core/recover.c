@@ -99,6 +99,23 @@ static bool settle_first_map(struct nvfs *fs, struct nvmpfs_inode *inode)
 	return true;
 }
 
+int recover_view_after_crash(struct nvfs *fs, struct nvfs_mount_report *report)
+{
+	uint64_t settled = 0;
+	int rc = naming_recover(fs, &settled);
+	report->creates_settled = settled;
+	if (rc == 0)
+		rc = intent_recover(fs, &report->torn_blocks);
+	for (uint64_t ino = NVMPFS_ROOT_INO; rc == 0 && ino < fs->sb.inode_count;
+	     ino++) {
+		struct nvmpfs_inode *inode = inode_get(fs, ino);
+		if (S_ISREG(inode->mode))
+			settle_first_map(fs, inode);
+	}
+	/* Nothing reaches the pool file: the drain only ends the batch. */
+	return rc ? rc : pool_drain(fs->pool);
+}
+
 int recover_after_crash(struct nvfs *fs, struct nvfs_mount_report *report)
 {
 	uint64_t unverified = 0, settled = 0;

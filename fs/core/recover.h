@@ -17,6 +17,14 @@ struct nvfs_mount_report;
 int recover_allocator(struct nvfs *fs, struct nvfs_mount_report *report);
 /* The rest, on a writable mount after an unclean shutdown. */
 int recover_after_crash(struct nvfs *fs, struct nvfs_mount_report *report);
+/*
+ * A read-only mount after an unclean shutdown, in its private mapping:
+ * what readers would otherwise see of work the crash cut short (a name
+ * of a create naming a free inode, a size whose map word was lost, torn
+ * writes failing their checksums) is settled in memory, as the next
+ * writable mount settles it on the pool.
+ */
+int recover_view_after_crash(struct nvfs *fs, struct nvfs_mount_report *report);
 /* Frees inodes with no name left (clean unmount, or after a crash). */
 int recover_orphans(struct nvfs *fs, struct nvfs_mount_report *report);
 
