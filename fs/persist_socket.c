@@ -63,7 +63,7 @@ struct server {
 	pthread_t acceptor;
 	pthread_mutex_t mu;      /* conns, nconns */
 	struct conn *conns;
-	uint32_t nconns;
+	uint32_t nconns;         /* connections served (not ending) */
 	bool stopping;
 };
 
@@ -147,9 +147,11 @@ static void *serve_conn(void *arg)
 	}
 	free(q);
 	shutdown(c->fd, SHUT_RDWR); /* the program sees the end at once */
-	pthread_mutex_lock(&c->srv->mu);
+	struct server *srv_of = c->srv;
+	pthread_mutex_lock(&srv_of->mu);
 	c->done = true;
-	pthread_mutex_unlock(&c->srv->mu);
+	__atomic_store_n(&srv_of->nconns, srv_of->nconns - 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&srv_of->mu);
 	return NULL;
 }
 
@@ -172,7 +174,6 @@ static void reap(struct server *s)
 			continue;
 		}
 		*p = c->next;
-		__atomic_store_n(&s->nconns, s->nconns - 1, __ATOMIC_RELAXED);
 		end_conn(c);
 	}
 }
