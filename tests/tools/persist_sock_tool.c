@@ -152,6 +152,9 @@ static void forged(int fd, const struct nvmpfs_ioc_lease *a,
 	ask(fd, "datagram cut short", &q, one - 1);
 }
 
+static void forge(const struct nvmpfs_ioc_lease *a,
+		  const struct nvmpfs_ioc_lease *b, uint64_t len, char **argv);
+
 static int cmd_forge(char **argv)
 {
 	uint64_t len = strtoull(argv[1], NULL, 0);
@@ -161,11 +164,21 @@ static int cmd_forge(char **argv)
 	struct nvmpfs_ioc_lease *a = lease(fa, len), *b = lease(fb, len);
 	bool offered = a->persist_flags & NVMPFS_LEASE_PERSIST_SOCKET;
 	printf("socket offered: %s\n", offered ? "yes" : "no");
-	if (!offered)
-		return 0;
+	if (offered)
+		forge(a, b, len, argv);
+	free(a);
+	free(b);
+	close(fa);
+	close(fb);
+	return 0;
+}
+
+static void forge(const struct nvmpfs_ioc_lease *a,
+		  const struct nvmpfs_ioc_lease *b, uint64_t len, char **argv)
+{
 	int fd = connect_to(a->persist_socket);
 	if (fd < 0)
-		return 0;
+		return;
 	struct ucred peer;
 	socklen_t plen = sizeof(peer);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) < 0)
@@ -195,9 +208,6 @@ static int cmd_forge(char **argv)
 	close(rf);
 	for (int i = 0; i < 120 * 100 && access(argv[4], F_OK) != 0; i++)
 		usleep(10000);
-	free(a);
-	free(b);
-	return 0;
 }
 
 static int cmd_replay(char **argv)
