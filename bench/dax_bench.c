@@ -10,14 +10,18 @@
  * operation: median and 99th percentile):
  *   direct     nvmpfs_map_direct + nvmpfs_persist (flushes and a fence in
  *              user space)
- *   daemon     the same with NVMPFS_DIRECT_PERSIST=daemon (one ioctl round
- *              trip to the daemon a persist: what a pool with a mirror pays)
+ *   socket     the same with NVMPFS_DIRECT_PERSIST=socket: one round trip
+ *              to the daemon a persist through its persist socket (what a
+ *              pool with a mirror pays, before the mirror's own round
+ *              trip); the mount needs persist_socket=on (checked)
+ *   ioctl      the same with NVMPFS_DIRECT_PERSIST=ioctl: the round trip
+ *              through NVMPFS_IOC_PERSIST (the kernel's FUSE queue)
  *   msync      nvmpfs_map (the page cache) + msync(MS_SYNC) of the page
  *              (the kernel sends a WRITE and an FSYNC to the daemon)
  *   pmem       libpmem alone: pmem_map_file of a file in SHM_DIR and
  *              pmem_persist (needs PMEM_IS_PMEM_FORCE=1 there): the
  *              physical limit of the machine
- * for SIZE 64 B, 4 KiB and 64 KiB (msync and daemon: 64 B and 4 KiB); and
+ * for SIZE 64 B, 4 KiB and 64 KiB (msync, socket, ioctl: 64 B and 4 KiB); and
  * a random 4 KiB update workload (store 4 KiB + persist, back to back) as
  * throughput.  Within each repetition the cases of one size take turns
  * operation by operation, and the throughput cases run one after another.
@@ -34,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,8 +49,9 @@
 #define OPS_PER_REP 2000u        /* latency samples per case and repetition */
 #define THROUGHPUT_NS 300000000ull /* random 4 KiB updates: per case and rep */
 
-enum kind { DIRECT, DAEMON, MSYNC, PMEM, NKINDS };
-static const char *kind_name[NKINDS] = { "direct", "daemon", "msync", "pmem" };
+enum kind { DIRECT, SOCKET, IOCTL, MSYNC, PMEM, NKINDS };
+static const char *kind_name[NKINDS] = { "direct", "socket", "ioctl", "msync",
+					 "pmem" };
 
 struct target {
 	char *base;
@@ -189,8 +195,8 @@ static struct target map_nvmpfs(const char *dir, const char *name,
 	int fd = open(path, O_RDWR | O_CREAT, 0600);
 	if (fd < 0 || ftruncate(fd, FILE_SIZE) < 0)
 		die(path);
-	if (kind == DAEMON)
-		setenv("NVMPFS_DIRECT_PERSIST", "daemon", 1);
+	if (kind == SOCKET || kind == IOCTL)
+		setenv("NVMPFS_DIRECT_PERSIST", kind_name[kind], 1);
 	void *p = kind == MSYNC ? nvmpfs_map(fd, FILE_SIZE, 0)
 				: nvmpfs_map_direct(fd, FILE_SIZE, 0);
 	unsetenv("NVMPFS_DIRECT_PERSIST");
@@ -203,6 +209,13 @@ static struct target map_nvmpfs(const char *dir, const char *name,
 	memset(p, 1, FILE_SIZE); /* every page present: no fault is timed */
 	if (persist(&(struct target){ p, kind }, p, FILE_SIZE) < 0)
 		die("persist");
+	struct nvmpfs_ioc_stats st;
+	if (kind == SOCKET && (ioctl(fd, NVMPFS_IOC_STATS, &st) < 0 ||
+			       st.persist_clients == 0)) {
+		fprintf(stderr, "dax_bench: the socket case persists through the "
+			"ioctl: mount with -o persist_socket=on\n");
+		exit(1);
+	}
 	close(fd);
 	return (struct target){ p, kind };
 }
@@ -237,15 +250,18 @@ int main(int argc, char **argv)
 	int reps = atoi(argv[3]);
 	struct target t[NKINDS] = {
 		[DIRECT] = map_nvmpfs(argv[1], "dax_bench.direct", DIRECT),
-		[DAEMON] = map_nvmpfs(argv[1], "dax_bench.daemon", DAEMON),
+		[SOCKET] = map_nvmpfs(argv[1], "dax_bench.socket", SOCKET),
+		[IOCTL] = map_nvmpfs(argv[1], "dax_bench.ioctl", IOCTL),
 		[MSYNC] = map_nvmpfs(argv[1], "dax_bench.msync", MSYNC),
 		[PMEM] = map_pmem(argv[2]),
 	};
 	struct lat_case cases[] = {
 		{ .kind = DIRECT, .size = 64 }, { .kind = PMEM, .size = 64 },
-		{ .kind = MSYNC, .size = 64 }, { .kind = DAEMON, .size = 64 },
+		{ .kind = MSYNC, .size = 64 }, { .kind = SOCKET, .size = 64 },
+		{ .kind = IOCTL, .size = 64 },
 		{ .kind = DIRECT, .size = 4096 }, { .kind = PMEM, .size = 4096 },
-		{ .kind = MSYNC, .size = 4096 }, { .kind = DAEMON, .size = 4096 },
+		{ .kind = MSYNC, .size = 4096 }, { .kind = SOCKET, .size = 4096 },
+		{ .kind = IOCTL, .size = 4096 },
 		{ .kind = DIRECT, .size = 65536 }, { .kind = PMEM, .size = 65536 },
 	};
 	const size_t ncases = sizeof(cases) / sizeof(cases[0]);
@@ -270,12 +286,14 @@ int main(int argc, char **argv)
 		printf("case=%s_rand4k size=4096 ops_per_s=%.0f\n", kind_name[k],
 		       (double)rand4k[k].ops / rand4k[k].seconds);
 	printf("ratio msync64/direct64=%.1f direct64/pmem64=%.2f "
-	       "direct4k/pmem4k=%.2f direct64k/pmem64k=%.2f daemon64/direct64=%.1f\n",
+	       "direct4k/pmem4k=%.2f direct64k/pmem64k=%.2f socket64/direct64=%.1f "
+	       "ioctl64/socket64=%.2f\n",
 	       med[MSYNC][0] / med[DIRECT][0], med[DIRECT][0] / med[PMEM][0],
 	       med[DIRECT][1] / med[PMEM][1], med[DIRECT][2] / med[PMEM][2],
-	       med[DAEMON][0] / med[DIRECT][0]);
+	       med[SOCKET][0] / med[DIRECT][0], med[IOCTL][0] / med[SOCKET][0]);
 	nvmpfs_unmap(t[DIRECT].base, FILE_SIZE);
-	nvmpfs_unmap(t[DAEMON].base, FILE_SIZE);
+	nvmpfs_unmap(t[SOCKET].base, FILE_SIZE);
+	nvmpfs_unmap(t[IOCTL].base, FILE_SIZE);
 	nvmpfs_unmap(t[MSYNC].base, FILE_SIZE);
 	pmem_unmap(t[PMEM].base, FILE_SIZE);
 	return 0;

@@ -18,6 +18,7 @@
 #include "nvfs.h"
 #include "nvmpfs.h"
 #include "ops.h"
+#include "persist_socket.h"
 #include "sender.h"
 
 /* A long request stops when its caller goes away (FUSE INTERRUPT). */
@@ -259,6 +260,7 @@ static void ioctl_stats(fuse_req_t req, struct nvfs *fs)
 		.background_drains = st.background_drains,
 		.hot_extents = st.hot_extents,
 		.pool_mode = pool_mode_code(nvfs_pool_mode(fs)),
+		.persist_clients = persist_socket_clients(),
 	};
 	fuse_reply_ioctl(req, 0, &out, sizeof(out));
 }
@@ -297,7 +299,10 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	case NVMPFS_IOC_REMOUNT:
 		ioctl_remount(req, fs, ino, in_buf, in_bufsz);
 		break;
-	case NVMPFS_IOC_LEASE: ioctl_lease(req, fs, ino, fi, in_buf, in_bufsz); break;
+	case NVMPFS_IOC_LEASE:
+	case NVMPFS_IOC_LEASE_V1:
+		ioctl_lease(req, fs, ino, fi, in_buf, in_bufsz);
+		break;
 	case NVMPFS_IOC_UNLEASE: ioctl_unlease(req, fs, fi, in_buf, in_bufsz); break;
 	case NVMPFS_IOC_PERSIST: ioctl_persist(req, fs, fi, in_buf, in_bufsz); break;
 	case NVMPFS_IOC_ADOPT: ioctl_adopt(req, fs, ino, in_buf, in_bufsz); break;

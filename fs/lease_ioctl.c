@@ -10,19 +10,53 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lease_ioctl.h"
 #include "nvfs.h"
 #include "nvfs_direct.h"
 #include "nvmpfs.h"
+#include "persist_socket.h"
 
 /* The kernel carries at most 16 KiB for an ioctl with its size in cmd. */
 _Static_assert(sizeof(struct nvmpfs_ioc_lease) < (1u << 14),
 	       "struct nvmpfs_ioc_lease must fit the ioctl's size field");
+_Static_assert(NVMPFS_PERSIST_TOKEN_SIZE == NVFS_LEASE_TOKEN_SIZE,
+	       "the lease token travels whole");
+/* The persist-socket fields came at the end: the older size still works. */
+_Static_assert(NVMPFS_IOC_LEASE_V1_SIZE == 13376 &&
+	       NVMPFS_IOC_LEASE_V1_SIZE % 8 == 0,
+	       "struct nvmpfs_ioc_lease's older part must not move");
 
 static uint64_t owner_of(const struct fuse_file_info *fi)
 {
 	return fi->fh;
+}
+
+/*
+ * Where the lease's holder may persist without the ioctl, and the proof
+ * of holding it there (only for the uid asking now: persist_socket.c).
+ * Nothing when the daemon does not listen, or for a caller of the older
+ * size, or a uid the token was not handed to.
+ */
+static void offer_socket(struct nvfs *fs, fuse_req_t req,
+			 const struct fuse_file_info *fi,
+			 struct nvmpfs_ioc_lease *l, size_t size)
+{
+	const char *name = persist_socket_name();
+	if (size < sizeof(*l))
+		return;
+	memset(l->persist_token, 0, sizeof(l->persist_token));
+	memset(l->persist_socket, 0, sizeof(l->persist_socket));
+	l->daemon_pid = l->daemon_uid = 0;
+	if (!name || nvfs_lease_token(fs, owner_of(fi), l->lease_id,
+				      fuse_req_ctx(req)->uid,
+				      l->persist_token) != 0)
+		return;
+	strncpy(l->persist_socket, name, sizeof(l->persist_socket) - 1);
+	l->daemon_pid = (uint32_t)getpid();
+	l->daemon_uid = (uint32_t)getuid();
+	l->persist_flags |= NVMPFS_LEASE_PERSIST_SOCKET;
 }
 
 static void fill_lease_reply(struct nvfs *fs, const struct fuse_file_info *fi,
@@ -59,10 +93,12 @@ void ioctl_lease(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 		return;
 	}
 	int rc = 0;
-	if (in_size < sizeof(*l) || !fi)
+	/* The size says which: with the persist-socket fields, or the older. */
+	size_t size = in_size >= sizeof(*l) ? sizeof(*l) : NVMPFS_IOC_LEASE_V1_SIZE;
+	if (in_size < NVMPFS_IOC_LEASE_V1_SIZE || !fi)
 		rc = -EINVAL;
 	else
-		memcpy(l, in, sizeof(*l));
+		memcpy(l, in, size);
 	if (rc == 0 && (l->flags & ~NVMPFS_LEASE_WRITABLE))
 		rc = -EINVAL;
 	/* As mmap: stores need a descriptor open for writing, root's too. */
@@ -83,12 +119,14 @@ void ioctl_lease(fuse_req_t req, struct nvfs *fs, fuse_ino_t ino,
 		if (l->total_extents == 0)
 			rc = -EINVAL; /* not a lease of this open file */
 	}
+	if (rc == 0)
+		offer_socket(fs, req, fi, l, size);
 	if (started)
 		ops_invalidate_data(ino);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_ioctl(req, 0, l, sizeof(*l));
+		fuse_reply_ioctl(req, 0, l, size);
 	free(l);
 }
 

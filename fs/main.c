@@ -19,6 +19,7 @@
 #include "mounttab.h"
 #include "options.h"
 #include "ops.h"
+#include "persist_socket.h"
 #include "workers.h"
 #include "pool_perms.h"
 #include "sender.h"
@@ -295,11 +296,29 @@ static struct mirror *start_mirror(struct nvfs *fs, const struct mirror_opts *mo
 }
 
 /*
+ * The persist socket (persist_socket.h): with a mirror configured, where
+ * a persist of a direct mapping must go through the daemon, unless
+ * persist_socket=off; without one only with persist_socket=on (to
+ * compare the paths).  A mount without it still works: programs persist
+ * through the ioctl.
+ */
+static void start_persist_socket(struct nvfs *fs, const struct daemon_opts *o)
+{
+	char err[256];
+	bool want = o->persist_socket == PERSIST_SOCKET_ON ||
+		    (o->persist_socket == PERSIST_SOCKET_AUTO &&
+		     ops_mirror_configured());
+	if (want && persist_socket_start(fs, err, sizeof(err)) < 0)
+		daemon_log(err);
+}
+
+/*
  * The pool is made clean while the mirror still listens, so that the
  * mirror's copy is clean too; then the mirror goes, then the pool.
  */
 static void finish(struct nvfs *fs, struct mirror *m)
 {
+	persist_socket_stop();
 	if (m) {
 		nvfs_make_clean(fs);
 		ops_set_mirror(NULL);
@@ -337,6 +356,7 @@ static int run(const struct daemon_opts *o, const char *pool)
 	log_to_stderr = o->foreground;
 	nvfs_start(fs);
 	m = start_mirror(fs, &mo);
+	start_persist_socket(fs, o);
 	rc = serve(se, o) == 0 ? 0 : 1;
 out_unmount:
 	fuse_session_unmount(se);

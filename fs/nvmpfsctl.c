@@ -137,6 +137,7 @@ static int cmd_stats(const char *mnt)
 		{ "sync_ns", s.sync_ns },
 		{ "syncs", s.syncs },
 		{ "hot_extents", s.hot_extents },
+		{ "persist_clients", s.persist_clients },
 	};
 	print_named("pool_mode", mode, f, sizeof(f) / sizeof(f[0]), 16);
 	return 0;

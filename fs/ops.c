@@ -79,9 +79,14 @@ static bool interrupted(void *req)
  */
 int ops_sync_point(fuse_req_t req, int rc)
 {
+	return ops_sync_wait(fs_of(req), rc, interrupted, req);
+}
+
+int ops_sync_wait(struct nvfs *fs, int rc, bool (*stop)(void *), void *arg)
+{
 	if (rc || !mirror)
 		return rc;
-	return mirror_wait(mirror, nvfs_last_seq(fs_of(req)), interrupted, req);
+	return mirror_wait(mirror, nvfs_last_seq(fs), stop, arg);
 }
 
 /*

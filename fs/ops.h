@@ -17,6 +17,12 @@ void ops_set_mirror(struct mirror *m);
 struct mirror *ops_mirror(void);
 /* After a sync point's core call: waits for the mirror (rc passes). */
 int ops_sync_point(fuse_req_t req, int rc);
+/*
+ * The same for a sync point that did not come through FUSE (the persist
+ * socket): stop(arg) is asked now and then (the caller gone: -EINTR).
+ */
+struct nvfs;
+int ops_sync_wait(struct nvfs *fs, int rc, bool (*stop)(void *), void *arg);
 
 /* ioctl.c: the requests of libnvmpfs and nvmpfsctl. */
 void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,

@@ -139,6 +139,22 @@ static bool take_atime_option(struct daemon_opts *o, const char *opt)
 	return false;
 }
 
+static int take_persist_socket(struct daemon_opts *o, const char *v)
+{
+	if (strcmp(v, "auto") == 0)
+		o->persist_socket = PERSIST_SOCKET_AUTO;
+	else if (strcmp(v, "on") == 0)
+		o->persist_socket = PERSIST_SOCKET_ON;
+	else if (strcmp(v, "off") == 0)
+		o->persist_socket = PERSIST_SOCKET_OFF;
+	else {
+		fprintf(stderr, "nvmpfs: option 'persist_socket=%s': use auto, "
+			"on or off\n", v);
+		return -1;
+	}
+	return 0;
+}
+
 /* nvmpfs's own options; false when opt is not one of them. */
 static bool take_own_option(struct daemon_opts *o, const char *opt, int *rc)
 {
@@ -162,6 +178,8 @@ static bool take_own_option(struct daemon_opts *o, const char *opt, int *rc)
 		o->remount = true;
 	} else if (strcmp(opt, "unsafe_pool_perms") == 0) {
 		o->unsafe_pool_perms = true;
+	} else if (strncmp(opt, "persist_socket=", 15) == 0) {
+		*rc = take_persist_socket(o, opt + 15);
 	} else {
 		return false;
 	}

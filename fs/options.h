@@ -20,12 +20,18 @@ struct daemon_opts {
 	bool fsname_given;
 	bool unsafe_pool_perms;  /* mount a pool others may read or write */
 	bool remount;            /* -o remount: change the running mount */
+	int persist_socket;      /* PERSIST_SOCKET_*: persist_socket= */
 	/* Generic MS_* flags the options turned on and off (last one wins). */
 	unsigned long flags_on, flags_off;
 	const char *kernel_set_opt; /* first user_id= and the like, if any */
 	char *kernel_opts;       /* comma-separated, passed to libfuse */
 	struct mirror_cli mirror;
 };
+
+/* persist_socket=auto (with a mirror), on, off. */
+#define PERSIST_SOCKET_AUTO 0
+#define PERSIST_SOCKET_ON 1
+#define PERSIST_SOCKET_OFF 2
 
 /*
  * Parses argv.  Returns 0, or -1 after printing a message that names the

@@ -111,7 +111,7 @@ struct nvmpfs_ioc_stats {
 	uint64_t syncs;           /* fdatasyncs of the pool file (msync mode) */
 	uint64_t hot_extents;     /* extents marked in the write-intent map */
 	uint32_t pool_mode;       /* NVMPFS_POOL_MODE_* */
-	uint32_t reserved0;
+	uint32_t persist_clients; /* connections to the persist socket open */
 	uint64_t background_drains; /* drains of the daemon's own thread */
 };
 
@@ -196,6 +196,9 @@ struct nvmpfs_lease_extent {
 
 #define NVMPFS_LEASE_WRITABLE 0x1u            /* flags: stores allowed */
 #define NVMPFS_LEASE_PERSIST_VIA_DAEMON 0x1u  /* persist_flags */
+#define NVMPFS_LEASE_PERSIST_SOCKET 0x2u      /* persist_flags */
+#define NVMPFS_PERSIST_SOCKET_MAX 96          /* name, with its NUL */
+#define NVMPFS_PERSIST_TOKEN_SIZE 16
 
 /*
  * NVMPFS_IOC_LEASE, a new lease (lease_id 0 in): [off, off + len) of the
@@ -209,6 +212,14 @@ struct nvmpfs_lease_extent {
  * nextents, call again with lease_id set and first = the index of the
  * next extent wanted; nothing else is done then.  A lease id is valid
  * only through the open file that took it (EINVAL otherwise).
+ *
+ * When the daemon listens on its persist socket, persist_flags has
+ * NVMPFS_LEASE_PERSIST_SOCKET and the fields after the extents say where
+ * (an abstract Unix socket name, without its leading NUL), which process
+ * must answer there (the daemon's pid and uid: the library checks its
+ * peer) and the lease's token, the proof of holding it there.  Those
+ * fields came later: the daemon still answers the ioctl sized without
+ * them (no socket then).
  */
 struct nvmpfs_ioc_lease {
 	uint64_t off;               /* in */
@@ -223,6 +234,11 @@ struct nvmpfs_ioc_lease {
 	uint8_t pool_uuid[16];      /* out: the superblock's uuid */
 	char pool_path[NVMPFS_LEASE_PATH_MAX]; /* out: NUL-terminated */
 	struct nvmpfs_lease_extent extents[NVMPFS_LEASE_EXTENTS];
+	/* out, with NVMPFS_LEASE_PERSIST_SOCKET: */
+	uint8_t persist_token[NVMPFS_PERSIST_TOKEN_SIZE];
+	uint32_t daemon_pid;
+	uint32_t daemon_uid;
+	char persist_socket[NVMPFS_PERSIST_SOCKET_MAX]; /* NUL-terminated */
 };
 
 /* NVMPFS_IOC_UNLEASE: ends a lease of this open file. */
@@ -245,6 +261,36 @@ struct nvmpfs_ioc_persist {
 };
 
 /*
+ * The persist socket (SOCK_SEQPACKET, abstract name from the lease
+ * reply): the same persist as NVMPFS_IOC_PERSIST without going through
+ * the kernel's FUSE queue.  One datagram per request: the header, then
+ * count ranges (and nothing more); one reply each, in order.  The
+ * request proves the lease with its token, and must come from the uid the
+ * token was given to (the connection's SO_PEERCRED).  Reply rc: 0 once
+ * the ranges are durable (on the mirror too), -EPERM (no such lease, a
+ * wrong token or uid), -EINVAL (count over NVMPFS_MAX_RANGES, a range
+ * outside the lease, reserved not 0), -EINTR (the daemon is stopping: the
+ * persist did not happen or is not known to be on the mirror), another
+ * -errno of the persist.  A datagram of the wrong size closes the
+ * connection.
+ */
+struct nvmpfs_persist_request {
+	uint64_t lease_id;
+	uint8_t token[NVMPFS_PERSIST_TOKEN_SIZE];
+	uint32_t count;             /* at most NVMPFS_MAX_RANGES */
+	uint32_t reserved;          /* 0 */
+	struct nvmpfs_range ranges[NVMPFS_MAX_RANGES]; /* count sent */
+};
+#define NVMPFS_PERSIST_REQUEST_SIZE(count) \
+	(offsetof(struct nvmpfs_persist_request, ranges) + \
+	 (count) * sizeof(struct nvmpfs_range))
+
+struct nvmpfs_persist_reply {
+	int32_t rc;                 /* 0 or -errno */
+	uint32_t reserved;
+};
+
+/*
  * NVMPFS_IOC_ADOPT (nvmpfsctl scrub --adopt): up to max_blocks mapped
  * blocks of the file from start_block that have no checksum (0: left so
  * by a crash while they were written or mapped directly) get the
@@ -263,6 +309,10 @@ struct nvmpfs_ioc_adopt {
 };
 
 #define NVMPFS_IOC_LEASE   _IOWR(NVMPFS_IOC_MAGIC, 8, struct nvmpfs_ioc_lease)
+/* The same, sized without the persist-socket fields (older daemons). */
+#define NVMPFS_IOC_LEASE_V1_SIZE offsetof(struct nvmpfs_ioc_lease, persist_token)
+#define NVMPFS_IOC_LEASE_V1 _IOC(_IOC_READ | _IOC_WRITE, NVMPFS_IOC_MAGIC, 8, \
+				 NVMPFS_IOC_LEASE_V1_SIZE)
 #define NVMPFS_IOC_UNLEASE _IOW(NVMPFS_IOC_MAGIC, 9, struct nvmpfs_ioc_unlease)
 #define NVMPFS_IOC_PERSIST _IOW(NVMPFS_IOC_MAGIC, 10, struct nvmpfs_ioc_persist)
 #define NVMPFS_IOC_ADOPT   _IOWR(NVMPFS_IOC_MAGIC, 11, struct nvmpfs_ioc_adopt)

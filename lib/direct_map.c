@@ -19,9 +19,12 @@
  * Persisting: by the pool's mode as the daemon reports it -- cache-line
  * flushes and one fence (libpmem's pmem_flush / pmem_drain) on
  * persistent memory (pmem, or pmem-forced for tests), msync(MS_SYNC) of
- * the pool pages otherwise; or a round trip to the daemon
- * (NVMPFS_IOC_PERSIST) when the pool has a mirror or
- * NVMPFS_DIRECT_PERSIST=daemon is set.
+ * the pool pages otherwise; or a round trip to the daemon when the pool
+ * has a mirror or NVMPFS_DIRECT_PERSIST asks for it: through the
+ * daemon's persist socket when the lease reply offers it
+ * (persist_socket.c: measured faster than the ioctl, see
+ * SOCKET_BY_DEFAULT), else, or when the socket cannot carry a request,
+ * NVMPFS_IOC_PERSIST on our descriptor of the file.
  *
  * The registry of mappings is read at every persist: a per-thread copy
  * of the last mapping used, valid while the registry's generation has not
@@ -43,6 +46,7 @@
 #include "direct_map.h"
 #include "nvmpfs.h"
 #include "nvmpfs/layout.h"
+#include "persist_socket.h"
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -53,11 +57,21 @@
 
 #define PAGE 4096u
 
+/*
+ * Which way a daemon persist goes when the environment does not say: the
+ * socket, when offered.  bench/dax_bench measured both (kinds socket and
+ * ioctl, README "Performance"): one persist at a time they cost the same
+ * within the noise (two wakeups each), back to back the socket did 1.4x
+ * the persists a second -- and it leaves the FUSE workers to the file
+ * system's other requests.
+ */
+#define SOCKET_BY_DEFAULT true
+
 enum persist_kind {
 	PERSIST_NONE,        /* read-only: nothing to persist */
 	PERSIST_CPU,         /* flushes and a fence */
 	PERSIST_MSYNC,       /* msync of the pool pages */
-	PERSIST_DAEMON,      /* NVMPFS_IOC_PERSIST */
+	PERSIST_DAEMON,      /* the persist socket or NVMPFS_IOC_PERSIST */
 };
 
 struct direct_map {
@@ -68,6 +82,9 @@ struct direct_map {
 	int file_fd;         /* our dup of the caller's descriptor */
 	int pool_fd;         /* holds the OFD lock */
 	enum persist_kind kind;
+	struct psock_endpoint *sock; /* PERSIST_DAEMON through the socket */
+	uint8_t token[NVMPFS_PERSIST_TOKEN_SIZE]; /* the lease's, for sock */
+	unsigned long lease_cmd;     /* NVMPFS_IOC_LEASE, or _V1 (older daemon) */
 };
 
 static pthread_mutex_t dmu = PTHREAD_MUTEX_INITIALIZER;
@@ -145,10 +162,23 @@ static int msync_pages(const char *a, size_t len)
 	return msync((void *)start, (uintptr_t)a + len - start, MS_SYNC);
 }
 
-/* One round trip: the daemon flushes the ranges (file offsets) and drains. */
-static int persist_ioctl(const struct direct_map *m,
-			 const struct nvmpfs_range *r, size_t count)
+/*
+ * One round trip: the daemon flushes the ranges (file offsets), drains,
+ * and answers once the mirror has them.  The socket when the mapping has
+ * one and it carries the request; the ioctl otherwise -- never a success
+ * that was not the daemon's.
+ */
+static int persist_daemon(const struct direct_map *m,
+			  const struct nvmpfs_range *r, size_t count)
 {
+	int rc;
+	if (m->sock && psock_persist(m->sock, m->lease_id, m->token, r, count,
+				     &rc)) {
+		if (rc == 0)
+			return 0;
+		errno = -rc;
+		return -1;
+	}
 	struct nvmpfs_ioc_persist p;
 	memset(&p, 0, offsetof(struct nvmpfs_ioc_persist, ranges));
 	p.lease_id = m->lease_id;
@@ -181,7 +211,7 @@ bool direct_persist(const void *addr, size_t len, int *rc)
 		break;
 	case PERSIST_DAEMON: {
 		struct nvmpfs_range r = file_range(&m, a, len);
-		*rc = persist_ioctl(&m, &r, 1);
+		*rc = persist_daemon(&m, &r, 1);
 		break;
 	}
 	}
@@ -203,7 +233,7 @@ static int flush_via_daemon(const struct nvmpfs_addr_range *ranges,
 		r[n++] = file_range(&maps[i], ranges[i].addr, ranges[i].len);
 		done[i] = true;
 	}
-	return persist_ioctl(&maps[from], r, n);
+	return persist_daemon(&maps[from], r, n);
 }
 
 int direct_flush(const struct nvmpfs_addr_range *ranges, size_t count,
@@ -279,7 +309,14 @@ static int take_lease(int fd, struct direct_map *m, uint64_t len,
 	l->off = m->off;
 	l->len = len;
 	l->flags = writable ? NVMPFS_LEASE_WRITABLE : 0;
-	if (ioctl(m->file_fd, NVMPFS_IOC_LEASE, l) < 0)
+	m->lease_cmd = NVMPFS_IOC_LEASE;
+	int rc = ioctl(m->file_fd, m->lease_cmd, l);
+	if (rc < 0 && errno == ENOTTY) {
+		/* A daemon from before the persist socket knows the older size. */
+		m->lease_cmd = NVMPFS_IOC_LEASE_V1;
+		rc = ioctl(m->file_fd, m->lease_cmd, l);
+	}
+	if (rc < 0)
 		return -errno;
 	m->lease_id = l->lease_id;
 	return 0;
@@ -350,7 +387,7 @@ static int map_extents(struct direct_map *m, struct nvmpfs_ioc_lease *l,
 		if (idx >= l->total_extents || l->nextents == 0)
 			break;
 		l->first = idx;
-		if (ioctl(m->file_fd, NVMPFS_IOC_LEASE, l) < 0)
+		if (ioctl(m->file_fd, m->lease_cmd, l) < 0)
 			return -errno;
 	}
 	if (covered != m->len)
@@ -360,23 +397,49 @@ static int map_extents(struct direct_map *m, struct nvmpfs_ioc_lease *l,
 	return 0;
 }
 
-static int choose_persist(const struct nvmpfs_ioc_lease *l, bool writable,
-			  bool synced, enum persist_kind *kind)
+/* NVMPFS_DIRECT_PERSIST: how a writable mapping persists. */
+enum persist_force { FORCE_NONE, FORCE_DAEMON, FORCE_SOCKET, FORCE_IOCTL };
+
+static int persist_force(enum persist_force *f)
 {
-	const char *force = getenv("NVMPFS_DIRECT_PERSIST");
-	if (force && *force && strcmp(force, "daemon") != 0 &&
-	    strcmp(force, "auto") != 0)
+	const char *v = getenv("NVMPFS_DIRECT_PERSIST");
+	if (!v || !*v || strcmp(v, "auto") == 0)
+		*f = FORCE_NONE;
+	else if (strcmp(v, "daemon") == 0)
+		*f = FORCE_DAEMON;
+	else if (strcmp(v, "socket") == 0)
+		*f = FORCE_SOCKET;
+	else if (strcmp(v, "ioctl") == 0)
+		*f = FORCE_IOCTL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int choose_persist(const struct nvmpfs_ioc_lease *l, bool writable,
+			  bool synced, struct direct_map *m)
+{
+	enum persist_force force;
+	if (persist_force(&force))
 		return -EINVAL;
 	if (!writable)
-		*kind = PERSIST_NONE;
+		m->kind = PERSIST_NONE;
 	else if ((l->persist_flags & NVMPFS_LEASE_PERSIST_VIA_DAEMON) ||
-		 (force && strcmp(force, "daemon") == 0))
-		*kind = PERSIST_DAEMON;
+		 force != FORCE_NONE)
+		m->kind = PERSIST_DAEMON;
 	else if (l->pool_mode == NVMPFS_POOL_MODE_PMEM_FORCED ||
 		 (l->pool_mode == NVMPFS_POOL_MODE_PMEM && synced))
-		*kind = PERSIST_CPU;
+		m->kind = PERSIST_CPU;
 	else
-		*kind = PERSIST_MSYNC;
+		m->kind = PERSIST_MSYNC;
+	bool socket = force == FORCE_SOCKET ||
+		      (SOCKET_BY_DEFAULT && force != FORCE_IOCTL);
+	if (m->kind == PERSIST_DAEMON && socket &&
+	    (l->persist_flags & NVMPFS_LEASE_PERSIST_SOCKET)) {
+		/* Without memory for it, the ioctl. */
+		m->sock = psock_get(l);
+		memcpy(m->token, l->persist_token, sizeof(m->token));
+	}
 	return 0;
 }
 
@@ -412,6 +475,7 @@ static void release(const struct direct_map *m)
 	}
 	if (m->file_fd >= 0)
 		close(m->file_fd);
+	psock_put(m->sock);
 }
 
 static int check_args(int fd, size_t len, off_t off, bool *writable)
@@ -451,7 +515,7 @@ void *nvmpfs_map_direct(int fd, size_t len, off_t off)
 	if (rc == 0)
 		rc = map_extents(&m, l, writable, &synced);
 	if (rc == 0)
-		rc = choose_persist(l, writable, synced, &m.kind);
+		rc = choose_persist(l, writable, synced, &m);
 	if (rc == 0)
 		rc = remember(&m);
 	free(l);

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "file.h"
 #include "held.h"
@@ -46,6 +47,10 @@ struct lease_run {
 struct lease {
 	uint64_t id, owner, ino;
 	bool writable;
+	/* Proof of holding the lease outside its open file (nvfs_lease_token). */
+	uint8_t token[NVFS_LEASE_TOKEN_SIZE];
+	bool bound;              /* token handed out, to holder_uid */
+	uint32_t holder_uid;
 	struct lease_run *runs;  /* in file order, contiguous */
 	size_t nruns, cap;
 	uint64_t nblocks;
@@ -412,6 +417,10 @@ int nvfs_lease_begin(struct nvfs *fs, uint64_t ino, uint64_t owner,
 	if (!l)
 		return -ENOMEM;
 	*l = (struct lease){ .owner = owner, .ino = ino, .writable = writable };
+	if (getrandom(l->token, sizeof(l->token), 0) != sizeof(l->token)) {
+		free_lease(l);
+		return -EAGAIN; /* no entropy yet: never a guessable token */
+	}
 	int rc = change_begin(fs);
 	if (rc) {
 		free_lease(l);
@@ -616,6 +625,24 @@ static void flush_part(struct nvfs *fs, const struct lease *l, uint64_t off,
 	}
 }
 
+/* Flushes ranges of l, each inside it (mu held), else -EINVAL. */
+static int flush_ranges(struct nvfs *fs, const struct lease *l,
+			const struct nvfs_range *ranges, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (!inside(l, ranges[i].off, ranges[i].len))
+			return -EINVAL;
+	for (size_t i = 0; i < count; i++)
+		flush_part(fs, l, ranges[i].off, ranges[i].len);
+	return 0;
+}
+
+static int drain_persisted(struct nvfs *fs)
+{
+	STAT_ADD(fs, sync_points, 1);
+	return pool_drain(fs->pool);
+}
+
 int nvfs_lease_persist(struct nvfs *fs, uint64_t owner, uint64_t id,
 		       const struct nvfs_range *ranges, size_t count)
 {
@@ -624,17 +651,61 @@ int nvfs_lease_persist(struct nvfs *fs, uint64_t owner, uint64_t id,
 		return -EINVAL;
 	pthread_mutex_lock(&t->mu);
 	const struct lease *l = find(t, owner, id);
-	int rc = l ? 0 : -EINVAL;
-	for (size_t i = 0; rc == 0 && i < count; i++)
-		if (!inside(l, ranges[i].off, ranges[i].len))
-			rc = -EINVAL;
-	for (size_t i = 0; rc == 0 && i < count; i++)
-		flush_part(fs, l, ranges[i].off, ranges[i].len);
+	int rc = l ? flush_ranges(fs, l, ranges, count) : -EINVAL;
 	pthread_mutex_unlock(&t->mu);
-	if (rc)
-		return rc;
-	STAT_ADD(fs, sync_points, 1);
-	return pool_drain(fs->pool);
+	return rc ? rc : drain_persisted(fs);
+}
+
+int nvfs_lease_token(struct nvfs *fs, uint64_t owner, uint64_t id,
+		     uint32_t uid, uint8_t token[NVFS_LEASE_TOKEN_SIZE])
+{
+	struct lease_table *t = fs->leases;
+	if (!t)
+		return -EINVAL;
+	pthread_mutex_lock(&t->mu);
+	struct lease *l = find(t, owner, id);
+	int rc = l ? 0 : -EINVAL;
+	if (l && !l->bound) {
+		l->bound = true;
+		l->holder_uid = uid;
+	}
+	if (l && l->holder_uid != uid)
+		rc = -EPERM;
+	if (rc == 0)
+		memcpy(token, l->token, NVFS_LEASE_TOKEN_SIZE);
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
+/* Compares every byte whatever the first difference: no timing hint. */
+static bool same_token(const uint8_t *a, const uint8_t *b)
+{
+	uint8_t diff = 0;
+	for (size_t i = 0; i < NVFS_LEASE_TOKEN_SIZE; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
+int nvfs_lease_persist_proven(struct nvfs *fs, uint64_t id,
+			      const uint8_t token[NVFS_LEASE_TOKEN_SIZE],
+			      uint32_t uid, const struct nvfs_range *ranges,
+			      size_t count)
+{
+	struct lease_table *t = fs->leases;
+	if (!t)
+		return -EINVAL;
+	pthread_mutex_lock(&t->mu);
+	const struct lease *l = NULL;
+	for (const struct lease *c = t->list; c && !l; c = c->next)
+		if (c->id == id)
+			l = c;
+	int rc = -EPERM;
+	/* One answer for an unknown id, a wrong token and a wrong uid. */
+	if (l && l->bound && same_token(l->token, token) &&
+	    l->holder_uid == uid)
+		rc = flush_ranges(fs, l, ranges, count);
+	pthread_mutex_unlock(&t->mu);
+	return rc ? rc : drain_persisted(fs);
 }
 
 bool nvfs_file_leased(struct nvfs *fs, uint64_t ino)

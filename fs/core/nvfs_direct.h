@@ -59,6 +59,27 @@ int nvfs_lease_end_owner(struct nvfs *fs, uint64_t owner);
  */
 int nvfs_lease_persist(struct nvfs *fs, uint64_t owner, uint64_t id,
 		       const struct nvfs_range *ranges, size_t count);
+/*
+ * A lease's token: 16 random bytes drawn at its start, which prove to the
+ * daemon that a request comes from the lease's holder when it does not
+ * come through the lease's open file (the persist socket).  The first
+ * call (from the owner) binds the lease to uid, the user the token is
+ * handed to; a later call for another uid gets -EPERM.  -EINVAL: owner
+ * has no lease id.
+ */
+#define NVFS_LEASE_TOKEN_SIZE 16
+int nvfs_lease_token(struct nvfs *fs, uint64_t owner, uint64_t id,
+		     uint32_t uid, uint8_t token[NVFS_LEASE_TOKEN_SIZE]);
+/*
+ * nvfs_lease_persist for whoever shows the lease's token and is its
+ * bound uid (compared in constant time): -EPERM for an unknown id, a
+ * wrong token, a lease never bound, another uid; -EINVAL for a range
+ * outside the lease.
+ */
+int nvfs_lease_persist_proven(struct nvfs *fs, uint64_t id,
+			      const uint8_t token[NVFS_LEASE_TOKEN_SIZE],
+			      uint32_t uid, const struct nvfs_range *ranges,
+			      size_t count);
 /* Whether some lease holds part of file ino. */
 bool nvfs_file_leased(struct nvfs *fs, uint64_t ino);
 /* Leases in force and blocks whose free waits for one (tests, stats). */
