@@ -278,12 +278,12 @@ static int persist_hook(void *arg, struct pool *pool,
 static void drop_outstanding(struct mirror *m)
 {
 	/*
-	 * The batch being sent stays the sender's to free; its ranges are
-	 * marked here all the same (a copy: the sender may free it).  It is
-	 * taken off the lists now, under mu: once mu is let go the sender may
-	 * free it at any moment, and a walk of a list through it would read
-	 * freed memory (the primary died of that when a cut came in the
-	 * middle of a big batch).
+	 * The batch being sent stays the sender's to free, and its ranges
+	 * are marked here all the same: `marking` keeps the sender from
+	 * freeing it meanwhile (send_item).  It is taken off the lists now,
+	 * under mu: a walk of a list through it after mu is let go could
+	 * read memory the sender freed (the primary died of that when a cut
+	 * came in the middle of a big batch).
 	 */
 	struct qitem *skip = m->sending;
 	struct qlist lists[2] = { { 0 }, { 0 } }, from[2] = { m->inflight, m->queue };
@@ -296,20 +296,14 @@ static void drop_outstanding(struct mirror *m)
 	m->inflight = (struct qlist){ 0 };
 	m->queue = (struct qlist){ 0 };
 	m->queued_bytes = 0;
-	struct pool_range *sending = NULL;
-	size_t nsending = 0;
-	if (skip && skip->type == NVMR_BATCH) {
+	bool mark_sending = skip && skip->type == NVMR_BATCH && skip->nranges;
+	if (skip && skip->type == NVMR_BATCH)
 		skip->released = true;
-		sending = malloc(skip->nranges * sizeof(*sending));
-		if (sending) {
-			nsending = skip->nranges;
-			memcpy(sending, skip->ranges, nsending * sizeof(*sending));
-		}
-	}
+	if (mark_sending)
+		skip->marking = true;
 	pthread_mutex_unlock(&m->mu);
-	if (nsending)
-		nvfs_oos_mark(m->fs, sending, nsending);
-	free(sending);
+	if (mark_sending)
+		nvfs_oos_mark(m->fs, skip->ranges, skip->nranges);
 	for (int i = 0; i < 2; i++) {
 		struct qitem *it;
 		while ((it = qpop(&lists[i]))) {
@@ -319,6 +313,10 @@ static void drop_outstanding(struct mirror *m)
 		}
 	}
 	pthread_mutex_lock(&m->mu);
+	if (mark_sending) {
+		skip->marking = false;
+		pthread_cond_broadcast(&m->cv);
+	}
 }
 
 static void say_state(struct mirror *m, const char *why)
@@ -504,6 +502,8 @@ static int send_item(struct mirror *m, struct qitem *it, bool more)
 	nvmr_send_more(m->ch, more);
 	int rc = nvmr_send(m->ch, it->type, &iov, 1);
 	pthread_mutex_lock(&m->mu);
+	while (it->marking)
+		pthread_cond_wait(&m->cv, &m->mu);
 	m->sending = NULL;
 	bool mine = !batch || it->released;
 	pthread_mutex_unlock(&m->mu);

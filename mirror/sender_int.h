@@ -32,6 +32,9 @@ struct qitem {
 	 * send_item) while it sits in inflight: whoever takes it off the
 	 * list then (ACK, loss) sets released and leaves the free to it. */
 	bool released;
+	/* A loss is marking its ranges out of sync: the sender leaves the
+	 * free until that is done (sender.c drop_outstanding). */
+	bool marking;
 };
 
 struct qlist {
