@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "deadmount.h"
+#include "device_io.h"
 #include "mounttab.h"
 #include "options.h"
 #include "ops.h"
@@ -352,6 +353,11 @@ static int run(const struct daemon_opts *o, const char *pool)
 	}
 	if ((o->flags_on & MS_NOSYMFOLLOW) && apply_nosymfollow(o->mountpoint))
 		goto out_unmount;
+	/* Only a cost if it fails: a GETXATTR before every WRITE. */
+	if (device_io_attach(se) != 0)
+		fprintf(stderr, "nvmpfs: %s: the kernel will ask for "
+			"security.capability before every write (custom FUSE "
+			"I/O refused)\n", o->mountpoint);
 	fuse_daemonize(o->foreground);
 	log_to_stderr = o->foreground;
 	nvfs_start(fs);
