@@ -21,8 +21,8 @@
  * persistent memory (pmem, or pmem-forced for tests), msync(MS_SYNC) of
  * the pool pages otherwise; or a round trip to the daemon when the pool
  * has a mirror or NVMPFS_DIRECT_PERSIST asks for it: through the
- * daemon's persist socket when the lease reply offers it
- * (persist_socket.c: measured faster than the ioctl, see
+ * daemon's persist socket when NVMPFS_DIRECT_PERSIST=socket asks for it
+ * and the lease reply offers it (persist_socket.c; not the default, see
  * SOCKET_BY_DEFAULT), else, or when the socket cannot carry a request,
  * NVMPFS_IOC_PERSIST on our descriptor of the file.
  *
@@ -59,13 +59,14 @@
 
 /*
  * Which way a daemon persist goes when the environment does not say: the
- * socket, when offered.  bench/dax_bench measured both (kinds socket and
- * ioctl, README "Performance"): one persist at a time they cost the same
- * within the noise (two wakeups each), back to back the socket did 1.4x
- * the persists a second -- and it leaves the FUSE workers to the file
- * system's other requests.
+ * ioctl.  bench/dax_bench measured both (kinds socket and ioctl, README
+ * "Performance"): one persist at a time they cost the same within the
+ * noise (two wakeups each); back to back the socket did 1.2-1.4x the
+ * persists a second on a loaded machine, but the ioctl did 2.7-3.3x the
+ * socket's on a quiet one (three runs), where the socket's server thread
+ * is woken on an idle CPU for every request.
  */
-#define SOCKET_BY_DEFAULT true
+#define SOCKET_BY_DEFAULT false
 
 enum persist_kind {
 	PERSIST_NONE,        /* read-only: nothing to persist */
