@@ -465,7 +465,9 @@ static void check_links(struct checker *c, uint64_t ino,
 	bool repair = c->opts->repair;
 	bool is_dir = S_ISDIR(inode->mode);
 	bool is_root = ino == NVMPFS_ROOT_INO;
-	if (inode->nlink == 0) {
+	/* The root is never an orphan (no mount frees it): a count of 0
+	 * there is damage, repaired below like any other wrong count. */
+	if (inode->nlink == 0 && !is_root) {
 		problem(c, false, "inode %llu: unlinked inode still allocated "
 			"(the next mount frees it)", (unsigned long long)ino);
 		c->res->recoverable++;
