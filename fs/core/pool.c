@@ -419,27 +419,12 @@ static bool fills_around_mapping(const struct pool *pool)
 	       !pool->read_only && !pool->private_map && pool->fd >= 0;
 }
 
-static bool pwrite_all(int fd, const uint8_t *src, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, src, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		src += n;
-		len -= (uint64_t)n;
-		off += (uint64_t)n;
-	}
-	return true;
-}
-
 static bool pwrite_zeros(int fd, uint64_t len, uint64_t off)
 {
 	static const uint8_t zeros[64 * 1024];
 	while (len) {
 		uint64_t n = len < sizeof(zeros) ? len : sizeof(zeros);
-		if (!pwrite_all(fd, zeros, n, off))
+		if (prewrite_all(fd, zeros, n, off))
 			return false;
 		len -= n;
 		off += n;
@@ -473,7 +458,7 @@ void pool_fill_fresh(struct pool *pool, uint64_t off, const void *src,
 	const uint8_t *s = src;
 	fill_mapped(pool, off, s, start - off);
 	const uint8_t *mid = s ? s + (start - off) : NULL;
-	bool written = mid ? pwrite_all(pool->fd, mid, end - start, start)
+	bool written = mid ? prewrite_all(pool->fd, mid, end - start, start) == 0
 			   : pwrite_zeros(pool->fd, end - start, start);
 	if (!written) /* a write error shows at the drain's fdatasync too */
 		fill_mapped(pool, start, mid, end - start);

@@ -29,7 +29,7 @@ bool prewrite_wanted(int fd)
 	}
 }
 
-static int write_all(int fd, const void *buf, size_t n, uint64_t off)
+int prewrite_all(int fd, const void *buf, size_t n, uint64_t off)
 {
 	while (n) {
 		ssize_t w = pwrite(fd, buf, n, (off_t)off);
@@ -56,7 +56,7 @@ int prewrite_zeros(int fd, uint64_t from, uint64_t to,
 	uint64_t total = to - from, next_report = 0;
 	for (uint64_t off = from; off < to && rc == 0;) {
 		size_t n = to - off < CHUNK ? (size_t)(to - off) : CHUNK;
-		rc = write_all(fd, zeros, n, off);
+		rc = prewrite_all(fd, zeros, n, off);
 		off += n;
 		if (progress && (off - from >= next_report || off == to)) {
 			progress(arg, off - from, total);

@@ -17,7 +17,14 @@
 #define NVMPFS_PREWRITE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/*
+ * Writes all n bytes of buf at off of fd (pwrite, again after a short
+ * write or EINTR).  Returns 0 or a negative errno.
+ */
+int prewrite_all(int fd, const void *buf, size_t n, uint64_t off);
 
 /* Whether the pool file behind fd lies on a file system with write-back. */
 bool prewrite_wanted(int fd);
