@@ -154,12 +154,15 @@ static void *map_file(struct pool *pool, bool *synced)
  * writes of mkfs) made large folios, which turned a 4 KiB write into a
  * megabyte written.  Cached pages are dropped (they are clean: the pool
  * was made durable when let go of) and faults read single pages from now
- * on, so a drain writes back about what it changed.
+ * on, so a drain writes back about what it changed.  Dirty pages cannot
+ * be dropped (a pool made by a program that left them to write-back, such
+ * as mkfs.nvmpfs with PMEM_IS_PMEM_FORCE): they are written first.
  */
 static void small_pages(struct pool *pool)
 {
 	if (pool->read_only)
 		return;
+	fdatasync(pool->fd);
 	posix_fadvise(pool->fd, 0, 0, POSIX_FADV_DONTNEED);
 	madvise(pool->base, pool->size, MADV_RANDOM);
 }
@@ -419,16 +422,21 @@ static bool fills_around_mapping(const struct pool *pool)
 	       !pool->read_only && !pool->private_map && pool->fd >= 0;
 }
 
-static bool pwrite_zeros(int fd, uint64_t len, uint64_t off)
+/*
+ * Whole pages (src NULL: zeros), one pwrite a page.  A bigger pwrite
+ * makes the disk file system cache the range in large folios, and the
+ * kernel writes a whole folio back for one dirty byte: a later 4 KiB
+ * overwrite of a block written here then cost its drain 16-64 KiB of
+ * writes instead of 4.
+ */
+static bool pwrite_pages(int fd, const uint8_t *src, uint64_t len,
+			 uint64_t off)
 {
-	static const uint8_t zeros[64 * 1024];
-	while (len) {
-		uint64_t n = len < sizeof(zeros) ? len : sizeof(zeros);
-		if (prewrite_all(fd, zeros, n, off))
+	static const uint8_t zeros[NVMPFS_BLOCK_SIZE];
+	for (uint64_t done = 0; done < len; done += NVMPFS_BLOCK_SIZE)
+		if (prewrite_all(fd, src ? src + done : zeros,
+				 NVMPFS_BLOCK_SIZE, off + done))
 			return false;
-		len -= n;
-		off += n;
-	}
 	return true;
 }
 
@@ -458,8 +466,7 @@ void pool_fill_fresh(struct pool *pool, uint64_t off, const void *src,
 	const uint8_t *s = src;
 	fill_mapped(pool, off, s, start - off);
 	const uint8_t *mid = s ? s + (start - off) : NULL;
-	bool written = mid ? prewrite_all(pool->fd, mid, end - start, start) == 0
-			   : pwrite_zeros(pool->fd, end - start, start);
+	bool written = pwrite_pages(pool->fd, mid, end - start, start);
 	if (!written) /* a write error shows at the drain's fdatasync too */
 		fill_mapped(pool, start, mid, end - start);
 	fill_mapped(pool, end, s ? s + (end - off) : NULL, off + len - end);
