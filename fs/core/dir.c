@@ -438,7 +438,7 @@ void dir_publish(struct nvfs *fs, struct icache_ent *dent, uint64_t slot,
 	struct nvmpfs_dirent *d = slot_ptr(fs, dir, slot);
 	pool_store64(fs->pool, &d->ino, ino);
 	index_insert(dent, name_hash(name, len), slot, d->nslots);
-	inode_touch_now(fs, dir, true, true);
+	inode_touch_data_change(fs, dir, true);
 }
 
 /*

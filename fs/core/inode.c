@@ -179,6 +179,49 @@ void inode_touch_now(struct nvfs *fs, struct nvmpfs_inode *inode, bool m,
 		inode_store_time(fs, &inode->ctime, &now);
 }
 
+/* Nanoseconds of the coarse clock's tick (clock_getres; 1-10 ms). */
+static int64_t coarse_tick_ns(void)
+{
+	static int64_t tick; /* racing first callers store the same value */
+	int64_t t = __atomic_load_n(&tick, __ATOMIC_RELAXED);
+	if (t == 0) {
+		struct timespec res;
+		if (clock_getres(CLOCK_REALTIME_COARSE, &res) < 0 ||
+		    (res.tv_sec == 0 && res.tv_nsec == 0))
+			res = (struct timespec){ 0, 1000 }; /* no skipping */
+		t = (int64_t)res.tv_sec * 1000000000 + res.tv_nsec;
+		__atomic_store_n(&tick, t, __ATOMIC_RELAXED);
+	}
+	return t;
+}
+
+/*
+ * Whether t was set inside the tick the coarse clock shows now (a time
+ * from the media is any 64-bit value: seconds are compared first).
+ */
+static bool set_this_tick(const struct nvmpfs_time *t,
+			  const struct timespec *tick_start, int64_t tick)
+{
+	if (t->sec < tick_start->tv_sec - 1 || t->sec > tick_start->tv_sec + 11)
+		return false;
+	int64_t ns = (t->sec - tick_start->tv_sec) * 1000000000 +
+		     (int64_t)t->nsec - tick_start->tv_nsec;
+	return ns >= 0 && ns < tick;
+}
+
+bool inode_touch_data_change(struct nvfs *fs, struct nvmpfs_inode *inode,
+			     bool m)
+{
+	struct timespec start;
+	clock_gettime(CLOCK_REALTIME_COARSE, &start);
+	int64_t tick = coarse_tick_ns();
+	if (set_this_tick(&inode->ctime, &start, tick) &&
+	    (!m || set_this_tick(&inode->mtime, &start, tick)))
+		return false;
+	inode_touch_now(fs, inode, m, true);
+	return true;
+}
+
 void inode_to_stat(uint64_t ino, const struct nvmpfs_inode *inode,
 		   struct stat *st)
 {

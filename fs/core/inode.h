@@ -47,6 +47,16 @@ void inode_store_time(struct nvfs *fs, struct nvmpfs_time *t,
 		      const struct nvmpfs_time *value);
 void inode_touch_now(struct nvfs *fs, struct nvmpfs_inode *inode, bool m,
 		     bool c);
+/*
+ * The times a change of data or entries sets (ctime, and mtime when m),
+ * outside a transaction -- unless both were already set inside the
+ * current tick of the coarse clock, the granularity the kernel itself
+ * gives file times.  A run of small writes then stores the inode once a
+ * tick, not once a write: on a pool in a disk's page cache that is one
+ * page fewer for most drains to write back.  Returns whether it stored.
+ */
+bool inode_touch_data_change(struct nvfs *fs, struct nvmpfs_inode *inode,
+			     bool m);
 /* One 8-byte field of an inode, stored outside a transaction. */
 void inode_store64(struct nvfs *fs, uint64_t *field, uint64_t value);
 void inode_to_stat(uint64_t ino, const struct nvmpfs_inode *inode,

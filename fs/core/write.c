@@ -3,7 +3,8 @@
  * answered, and costs:
  *
  *   - an overwrite of mapped blocks: one drain.  The data, the blocks'
- *     checksum words and mtime go in the same drain; the write-intent map
+ *     checksum words and mtime (once a clock tick: inode_touch_data_change)
+ *     go in the same drain; the write-intent map
  *     (intent.h) makes a crash in the middle of it harmless.  No journal:
  *     neither the size nor the map changes.
  *   - a write that maps new blocks (an append, a hole): two drains.  The
@@ -248,7 +249,7 @@ static void publish_inode(struct fill *f, uint64_t end)
 	struct nvmpfs_inode *inode = f->inode;
 	if (f->grow_size && end > inode->size)
 		inode_store64(f->fs, &inode->size, end);
-	inode_touch_now(f->fs, inode, f->mode != FILL_ALLOCATE_ONLY, true);
+	inode_touch_data_change(f->fs, inode, f->mode != FILL_ALLOCATE_ONLY);
 }
 
 /* Whether this round moves the size (what the map must show first). */
