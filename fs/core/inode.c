@@ -179,7 +179,7 @@ void inode_touch_now(struct nvfs *fs, struct nvmpfs_inode *inode, bool m,
 		inode_store_time(fs, &inode->ctime, &now);
 }
 
-/* Nanoseconds of the coarse clock's tick (clock_getres; 1-10 ms). */
+/* Nanoseconds of the coarse clock's tick (clock_getres): 1-10 ms. */
 static int64_t coarse_tick_ns(void)
 {
 	static int64_t tick; /* racing first callers store the same value */
@@ -190,35 +190,39 @@ static int64_t coarse_tick_ns(void)
 		    (res.tv_sec == 0 && res.tv_nsec == 0))
 			res = (struct timespec){ 0, 1000 }; /* no skipping */
 		t = (int64_t)res.tv_sec * 1000000000 + res.tv_nsec;
+		if (t > 10000000) /* no kernel ticks slower than HZ=100 */
+			t = 10000000;
 		__atomic_store_n(&tick, t, __ATOMIC_RELAXED);
 	}
 	return t;
 }
 
 /*
- * Whether t was set inside the tick the coarse clock shows now (a time
- * from the media is any 64-bit value: seconds are compared first).
+ * Whether t was set less than a tick before now (a time from the media is
+ * any 64-bit value: seconds are compared first).
  */
-static bool set_this_tick(const struct nvmpfs_time *t,
-			  const struct timespec *tick_start, int64_t tick)
+static bool set_within_tick(const struct nvmpfs_time *t,
+			    const struct nvmpfs_time *now, int64_t tick)
 {
-	if (t->sec < tick_start->tv_sec - 1 || t->sec > tick_start->tv_sec + 11)
+	if (t->sec > now->sec || t->sec < now->sec - 1 - tick / 1000000000)
 		return false;
-	int64_t ns = (t->sec - tick_start->tv_sec) * 1000000000 +
-		     (int64_t)t->nsec - tick_start->tv_nsec;
+	int64_t ns = (now->sec - t->sec) * 1000000000 + (int64_t)now->nsec -
+		     (int64_t)t->nsec;
 	return ns >= 0 && ns < tick;
 }
 
 bool inode_touch_data_change(struct nvfs *fs, struct nvmpfs_inode *inode,
 			     bool m)
 {
-	struct timespec start;
-	clock_gettime(CLOCK_REALTIME_COARSE, &start);
+	struct nvmpfs_time now;
+	inode_now(&now);
 	int64_t tick = coarse_tick_ns();
-	if (set_this_tick(&inode->ctime, &start, tick) &&
-	    (!m || set_this_tick(&inode->mtime, &start, tick)))
+	if (set_within_tick(&inode->ctime, &now, tick) &&
+	    (!m || set_within_tick(&inode->mtime, &now, tick)))
 		return false;
-	inode_touch_now(fs, inode, m, true);
+	if (m)
+		inode_store_time(fs, &inode->mtime, &now);
+	inode_store_time(fs, &inode->ctime, &now);
 	return true;
 }
 

@@ -49,8 +49,8 @@ void inode_touch_now(struct nvfs *fs, struct nvmpfs_inode *inode, bool m,
 		     bool c);
 /*
  * The times a change of data or entries sets (ctime, and mtime when m),
- * outside a transaction -- unless both were already set inside the
- * current tick of the coarse clock, the granularity the kernel itself
+ * outside a transaction -- unless both were set less than a tick of the
+ * kernel's coarse clock ago (1-10 ms), the granularity the kernel itself
  * gives file times.  A run of small writes then stores the inode once a
  * tick, not once a write: on a pool in a disk's page cache that is one
  * page fewer for most drains to write back.  Returns whether it stored.
