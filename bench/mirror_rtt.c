@@ -8,6 +8,8 @@
  *   batch N       one BATCH of N ranges of 4 KiB -> ACK: the round trip,
  *                 the transfer of N x 4 KiB, and the mirror's apply and
  *                 drain of them
+ *   batches N     N BATCHes of one 4 KiB range each, corked -> the ACK of
+ *                 the last: the same bytes as N writes' drains send
  * and prints, per kind, "KIND median_us=M p90_us=P".
  *
  *   mirror_rtt --key KEYFILE [--seal] HOST:PORT POOL ITERATIONS N...
@@ -127,6 +129,37 @@ static double batch(struct nvmr_channel *ch, const struct nvmr_pool_id *id,
 	return t;
 }
 
+/*
+ * N BATCHes of one 4 KiB range each, corked, then the ACK of the last:
+ * what a primary sends when N writes' drains wait for one sync point.
+ */
+static double batches(struct nvmr_channel *ch, const struct nvmr_pool_id *id,
+		      uint64_t *seq, uint32_t n, const uint8_t *data)
+{
+	const uint8_t *p;
+	size_t len;
+	struct nvmr_ack ack = { 0 };
+	char err[256];
+	uint64_t last = *seq + n - 1;
+	double t0 = now_us();
+	for (uint32_t i = 0; i < n; i++) {
+		struct nvmr_range r = { id->pool_size / 2 +
+					(uint64_t)i * 16 * BLOCK, BLOCK };
+		struct nvmr_batch b = { .batch_seq = (*seq)++, .nranges = 1 };
+		struct iovec iov[3] = { { &b, sizeof(b) }, { &r, sizeof(r) },
+					{ (void *)data, BLOCK } };
+		nvmr_send_more(ch, i + 1 < n);
+		if (nvmr_send(ch, NVMR_BATCH, iov, 3) < 0)
+			die("send", "BATCH");
+	}
+	while (ack.applied != last) {
+		expect(ch, NVMR_ACK, &p, &len);
+		if (nvmr_parse_ack(p, len, &ack, err, sizeof(err)) < 0)
+			die("ACK", err);
+	}
+	return now_us() - t0;
+}
+
 static void report(const char *kind, double *t, unsigned iters)
 {
 	qsort(t, iters, sizeof(*t), cmp_double);
@@ -179,7 +212,7 @@ int main(int argc, char **argv)
 	 * alike. */
 	int kinds = argc - (i + 3);
 	uint32_t n[kinds];
-	double *t[kinds + 1];
+	double *t[kinds + 1], *ts[kinds];
 	for (int k = 0; k < kinds; k++) {
 		n[k] = (uint32_t)atoi(argv[i + 3 + k]);
 		if (n[k] < 1 || n[k] > 1024)
@@ -187,22 +220,30 @@ int main(int argc, char **argv)
 	}
 	for (int k = 0; k <= kinds; k++)
 		t[k] = calloc(iters, sizeof(double));
+	for (int k = 0; k < kinds; k++)
+		ts[k] = calloc(iters, sizeof(double));
 	uint8_t *data = malloc((size_t)1024 * BLOCK);
 	memset(data, 0x5a, (size_t)1024 * BLOCK);
 	uint64_t seq = ready.applied + 1;
 	for (unsigned it = 0; it < iters; it++) {
 		t[kinds][it] = ping(ch);
-		for (int k = 0; k < kinds; k++)
+		for (int k = 0; k < kinds; k++) {
 			t[k][it] = batch(ch, &id, seq++, n[k], data);
+			ts[k][it] = batches(ch, &id, &seq, n[k], data);
+		}
 	}
 	report("ping", t[kinds], iters);
 	for (int k = 0; k < kinds; k++) {
 		char kind[32];
 		snprintf(kind, sizeof(kind), "batch%u", n[k]);
 		report(kind, t[k], iters);
+		snprintf(kind, sizeof(kind), "batches%u", n[k]);
+		report(kind, ts[k], iters);
 	}
 	for (int k = 0; k <= kinds; k++)
 		free(t[k]);
+	for (int k = 0; k < kinds; k++)
+		free(ts[k]);
 	free(data);
 	nvmr_close(ch);
 	return 0;

@@ -216,8 +216,8 @@ void nvmr_send_more(struct nvmr_channel *ch, bool more)
 	ch->t->more = more;
 }
 
-int nvmr_send(struct nvmr_channel *ch, uint16_t type, const struct iovec *iov,
-	      int iovcnt)
+/* Bytes of a payload, or -EMSGSIZE past the protocol's limit. */
+static ssize_t payload_bytes(const struct iovec *iov, int iovcnt)
 {
 	size_t plain = 0;
 	for (int i = 0; i < iovcnt; i++) {
@@ -225,16 +225,94 @@ int nvmr_send(struct nvmr_channel *ch, uint16_t type, const struct iovec *iov,
 		if (plain > NVMR_MAX_PAYLOAD)
 			return -EMSGSIZE;
 	}
-	struct nvmr_header h = {
+	return (ssize_t)plain;
+}
+
+/* The header of the next message of this direction. */
+static struct nvmr_header next_header(struct nvmr_channel *ch, uint16_t type,
+				      size_t plain)
+{
+	return (struct nvmr_header){
 		.magic = NVMR_MAGIC,
 		.version = NVMR_VERSION,
 		.type = type,
 		.len = (uint32_t)(plain + (ch->tx ? NVMR_TAG_SIZE : 0)),
 		.seq = ++ch->send_seq,
 	};
+}
+
+int nvmr_send(struct nvmr_channel *ch, uint16_t type, const struct iovec *iov,
+	      int iovcnt)
+{
+	ssize_t plain = payload_bytes(iov, iovcnt);
+	if (plain < 0)
+		return (int)plain;
+	struct nvmr_header h = next_header(ch, type, (size_t)plain);
 	if (ch->tx)
-		return send_sealed(ch, &h, iov, iovcnt, plain);
+		return send_sealed(ch, &h, iov, iovcnt, (size_t)plain);
 	return send_plain(ch, &h, iov, iovcnt);
+}
+
+/*
+ * The gather list of a run: each message's header, then its payload as
+ * given (plain) or sealed into ch->sbuf (sealed).  Headers go in hs.
+ */
+static int gather_run(struct nvmr_channel *ch, const struct nvmr_out *msgs,
+		      int n, const size_t *plain, struct nvmr_header *hs,
+		      struct iovec *v)
+{
+	int k = 0;
+	size_t at = 0;
+	for (int i = 0; i < n; i++) {
+		hs[i] = next_header(ch, msgs[i].type, plain[i]);
+		v[k++] = (struct iovec){ &hs[i], sizeof(hs[i]) };
+		if (!ch->tx) {
+			memcpy(v + k, msgs[i].iov,
+			       (size_t)msgs[i].iovcnt * sizeof(*v));
+			k += msgs[i].iovcnt;
+			continue;
+		}
+		if (nvmr_seal_message(ch->tx, &hs[i], msgs[i].iov,
+				      msgs[i].iovcnt, plain[i],
+				      ch->sbuf + at) < 0)
+			return -EIO;
+		v[k++] = (struct iovec){ ch->sbuf + at, plain[i] + NVMR_TAG_SIZE };
+		at += plain[i] + NVMR_TAG_SIZE;
+	}
+	return k;
+}
+
+int nvmr_send_many(struct nvmr_channel *ch, const struct nvmr_out *msgs,
+		   int n)
+{
+	if (n <= 0)
+		return 0;
+	size_t *plain = calloc((size_t)n, sizeof(*plain));
+	struct nvmr_header *hs = calloc((size_t)n, sizeof(*hs));
+	size_t niov = 0, sealed = 0;
+	int rc = plain && hs ? 0 : -ENOMEM;
+	for (int i = 0; i < n && rc == 0; i++) {
+		ssize_t b = payload_bytes(msgs[i].iov, msgs[i].iovcnt);
+		if (b < 0)
+			rc = (int)b;
+		plain[i] = b < 0 ? 0 : (size_t)b;
+		niov += 1 + (ch->tx ? 1 : (size_t)msgs[i].iovcnt);
+		sealed += plain[i] + NVMR_TAG_SIZE;
+	}
+	struct iovec *v = rc == 0 ? calloc(niov, sizeof(*v)) : NULL;
+	if (rc == 0 && !v)
+		rc = -ENOMEM;
+	if (rc == 0 && ch->tx && grow(&ch->sbuf, &ch->scap, sealed) < 0)
+		rc = -ENOMEM;
+	int k = rc == 0 ? gather_run(ch, msgs, n, plain, hs, v) : rc;
+	if (k < 0)
+		rc = k;
+	else
+		rc = ch->t->ops->send(ch->t, v, k);
+	free(v);
+	free(hs);
+	free(plain);
+	return rc;
 }
 
 void nvmr_refuse(struct nvmr_channel *ch, uint32_t code, const char *text)

@@ -68,6 +68,20 @@ void nvmr_send_more(struct nvmr_channel *ch, bool more);
  */
 int nvmr_send(struct nvmr_channel *ch, uint16_t type, const struct iovec *iov,
 	      int iovcnt);
+/* One message of nvmr_send_many. */
+struct nvmr_out {
+	uint16_t type;
+	const struct iovec *iov;
+	int iovcnt;
+};
+/*
+ * Sends n messages as n calls of nvmr_send would, in order, but with one
+ * call of the transport (one system call for a run that fits its
+ * gather list): a run of small batches then costs the socket one send,
+ * not n.  On an error some of them may have gone.  Returns 0 or -errno.
+ */
+int nvmr_send_many(struct nvmr_channel *ch, const struct nvmr_out *msgs,
+		   int n);
 /*
  * Receives one message within timeout_ms (-1: no limit): checks the
  * header (nvmr_check_header), reads and opens (unseals) the payload.

@@ -29,8 +29,9 @@ struct qitem {
 	uint64_t queued_ns;      /* when the hook queued it */
 	uint64_t sent_ns;
 	/* The connection thread is handing it to the socket (sender.c
-	 * send_item) while it sits in inflight: whoever takes it off the
+	 * send_run) while it sits in inflight: whoever takes it off the
 	 * list then (ACK, loss) sets released and leaves the free to it. */
+	bool in_send;
 	bool released;
 	/* A loss is marking its ranges out of sync: the sender leaves the
 	 * free until that is done (sender.c drop_outstanding). */
@@ -61,7 +62,6 @@ struct mirror {
 	uint64_t covered_seq;    /* every change up to it is on the mirror */
 	struct qlist queue;      /* to send */
 	struct qlist inflight;   /* sent, not acknowledged (BATCH only) */
-	struct qitem *sending;   /* the item send_item is sending, or NULL */
 	uint64_t queued_bytes;
 	struct nvmr_channel *ch;
 	bool conn_lost;          /* the connection failed: tear it down */
