@@ -63,6 +63,9 @@ struct mirror {
 	struct qlist queue;      /* to send */
 	struct qlist inflight;   /* sent, not acknowledged (BATCH only) */
 	uint64_t queued_bytes;
+	/* A thread sends on ch: the connection thread, or a sync point
+	 * emptying the queue itself (sender.c send_here).  One at a time. */
+	bool send_busy;
 	struct nvmr_channel *ch;
 	bool conn_lost;          /* the connection failed: tear it down */
 	uint64_t last_heard_ns;  /* the mirror's last message */
