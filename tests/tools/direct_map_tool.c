@@ -43,6 +43,10 @@
  *         unmap                  nvmpfs_unmap
  *         unmaplen:LEN           nvmpfs_unmap of LEN bytes (a part)
  *         persistother           nvmpfs_persist of memory no mapping has
+ *         fork:OFF:LEN           forks; the child tries nvmpfs_persist of
+ *                                those bytes and nvmpfs_is_direct of the
+ *                                mapping (it has no direct mapping) and
+ *                                exits; the parent waits for it
  *         say:TEXT               prints TEXT
  */
 #define _GNU_SOURCE
@@ -57,6 +61,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -291,6 +296,31 @@ static void storeloop(const struct mapped *m, uint64_t off, uint64_t len,
 	       (unsigned long long)bad);
 }
 
+/*
+ * What a child of fork sees of the parent's direct mapping: none (the
+ * pages are not inherited), so a persist of its addresses must fail and
+ * touch nothing; the parent's own persists go on (its connections to the
+ * daemon are its own: the child closed its copies).
+ */
+static void fork_step(const struct mapped *m, uint64_t off, uint64_t len)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		report("child persist", nvmpfs_persist(at(m, off, len), len));
+		printf("child isdirect: %d\n", nvmpfs_is_direct(m->base));
+		fflush(stdout);
+		_exit(0);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		die("waitpid");
+	printf("child exit: %d\n", WIFEXITED(status) ? WEXITSTATUS(status)
+						    : 128 + WTERMSIG(status));
+}
+
 /* Splits "name:a:b:c" into name and up to 4 numbers (or a text). */
 static int split(char *step, char **name, char **args, int max)
 {
@@ -352,6 +382,9 @@ static void run_step(struct mapped *m, char *step)
 	} else if (strcmp(name, "unmaplen") == 0) {
 		ARGS(1);
 		report("unmap", nvmpfs_unmap(m->base, number(a[0])));
+	} else if (strcmp(name, "fork") == 0) {
+		ARGS(2);
+		fork_step(m, number(a[0]), number(a[1]));
 	} else if (strcmp(name, "persistother") == 0) {
 		static char other[64];
 		report("persist", nvmpfs_persist(other, sizeof(other)));
