@@ -602,6 +602,13 @@ static void lose_after_send(struct mirror *m, int rc)
  * cannot keep it from its acknowledgement).  Returns whether it sent;
  * mu held, let go while sending.
  */
+/* Whether the head of the queue goes with a sync point up to seq (mu held). */
+static bool head_up_to(const struct mirror *m, uint64_t seq)
+{
+	const struct qitem *h = m->queue.head;
+	return h && (h->type != NVMR_BATCH || h->seq <= seq);
+}
+
 static bool send_here(struct mirror *m, uint64_t seq)
 {
 	if (m->send_busy || m->conn_lost || m->stop || !m->ch ||
@@ -610,12 +617,12 @@ static bool send_here(struct mirror *m, uint64_t seq)
 	m->send_busy = true;
 	m->sends++;
 	int rc = 0;
-	while (rc == 0 && !m->conn_lost && m->queue.head &&
-	       (m->queue.head->type != NVMR_BATCH ||
-		m->queue.head->seq <= seq)) {
+	while (rc == 0 && !m->conn_lost && head_up_to(m, seq)) {
 		struct qitem *run[RUN_ITEMS];
 		int k = take_run(m, qpop(&m->queue), run);
-		bool more = m->queue.head != NULL;
+		/* MSG_MORE only when this loop sends the next run itself: a
+		 * corked last run would wait for the connection thread. */
+		bool more = head_up_to(m, seq);
 		pthread_mutex_unlock(&m->mu);
 		rc = send_run(m, run, k, more);
 		pthread_mutex_lock(&m->mu);
