@@ -102,14 +102,20 @@ static double ping(struct nvmr_channel *ch)
 	return now_us() - t0;
 }
 
+/* The i-th 4 KiB range of a kind: 64 KiB apart in the pool's second half,
+ * never merged. */
+static struct nvmr_range range_at(const struct nvmr_pool_id *id, uint32_t i)
+{
+	return (struct nvmr_range){ id->pool_size / 2 + (uint64_t)i * 16 * BLOCK,
+				    BLOCK };
+}
+
 static double batch(struct nvmr_channel *ch, const struct nvmr_pool_id *id,
 		    uint64_t seq, uint32_t n, const uint8_t *data)
 {
 	static struct nvmr_range r[NVMR_MAX_RANGES];
-	/* 4 KiB ranges 64 KiB apart in the pool's second half: never merged. */
 	for (uint32_t i = 0; i < n; i++)
-		r[i] = (struct nvmr_range){ id->pool_size / 2 +
-					    (uint64_t)i * 16 * BLOCK, BLOCK };
+		r[i] = range_at(id, i);
 	struct nvmr_batch b = { .batch_seq = seq, .nranges = n };
 	struct iovec iov[3] = { { &b, sizeof(b) }, { r, n * sizeof(r[0]) },
 				{ (void *)data, (size_t)n * BLOCK } };
@@ -143,8 +149,7 @@ static double batches(struct nvmr_channel *ch, const struct nvmr_pool_id *id,
 	uint64_t last = *seq + n - 1;
 	double t0 = now_us();
 	for (uint32_t i = 0; i < n; i++) {
-		struct nvmr_range r = { id->pool_size / 2 +
-					(uint64_t)i * 16 * BLOCK, BLOCK };
+		struct nvmr_range r = range_at(id, i);
 		struct nvmr_batch b = { .batch_seq = (*seq)++, .nranges = 1 };
 		struct iovec iov[3] = { { &b, sizeof(b) }, { &r, sizeof(r) },
 					{ (void *)data, BLOCK } };

@@ -168,15 +168,21 @@ void inode_store_time(struct nvfs *fs, struct nvmpfs_time *t,
 	pool_store64(fs->pool, (uint64_t *)&t->nsec, nsec_word);
 }
 
+static void store_times(struct nvfs *fs, struct nvmpfs_inode *inode, bool m,
+			bool c, const struct nvmpfs_time *now)
+{
+	if (m)
+		inode_store_time(fs, &inode->mtime, now);
+	if (c)
+		inode_store_time(fs, &inode->ctime, now);
+}
+
 void inode_touch_now(struct nvfs *fs, struct nvmpfs_inode *inode, bool m,
 		     bool c)
 {
 	struct nvmpfs_time now;
 	inode_now(&now);
-	if (m)
-		inode_store_time(fs, &inode->mtime, &now);
-	if (c)
-		inode_store_time(fs, &inode->ctime, &now);
+	store_times(fs, inode, m, c, &now);
 }
 
 /* Nanoseconds of the coarse clock's tick (clock_getres): 1-10 ms. */
@@ -188,7 +194,7 @@ static int64_t coarse_tick_ns(void)
 		struct timespec res;
 		if (clock_getres(CLOCK_REALTIME_COARSE, &res) < 0 ||
 		    (res.tv_sec == 0 && res.tv_nsec == 0))
-			res = (struct timespec){ 0, 1000 }; /* no skipping */
+			res = (struct timespec){ 0, 1000 }; /* hardly skips */
 		t = (int64_t)res.tv_sec * 1000000000 + res.tv_nsec;
 		if (t > 10000000) /* no kernel ticks slower than HZ=100 */
 			t = 10000000;
@@ -220,9 +226,7 @@ bool inode_touch_data_change(struct nvfs *fs, struct nvmpfs_inode *inode,
 	if (set_within_tick(&inode->ctime, &now, tick) &&
 	    (!m || set_within_tick(&inode->mtime, &now, tick)))
 		return false;
-	if (m)
-		inode_store_time(fs, &inode->mtime, &now);
-	inode_store_time(fs, &inode->ctime, &now);
+	store_times(fs, inode, m, true, &now);
 	return true;
 }
 
