@@ -3,14 +3,17 @@
 changes a sync point acknowledged; and a checker that a tree holds every
 acknowledged change (the failover tests of the mirror, 141..159).
 
-  ackload.py run DIR LOG SEED [--workers W] [--ops N] [--seconds S]
+  ackload.py run DIR LOG SEED [--workers W] [--ops N] [--seconds S] [--more]
   ackload.py check DIR LOG [DIR LOG]...
 
 run: W processes (default 3), each in its own folder DIR/wI, perform up
 to N operations each, for up to S seconds (default: until the file
 system goes away): create
 a file with its bytes, overwrite or append a range (page-aligned or not),
-truncate, rename (to a new name or over another file), unlink.  Each
+truncate, rename (to a new name or over another file), unlink; with
+--more also fallocate (punch hole, zero range with and without
+KEEP_SIZE, allocation with and without it), copy_file_range from one of
+its files to another, and stores through a shared mapping (msync).  Each
 operation ends with its sync point: fsync or fdatasync of the file, and
 an fsync of the folder after a create, rename or unlink.  Before each
 operation a worker appends an intent record (one JSON line) to LOG.wI;
@@ -25,14 +28,18 @@ operation, except for the one operation in flight (an intent without an
 ack), which may show as not done or done; a write in flight may also
 show in part: its size the old one, the new one, or after its first page
 (the kernel sends a write whose first page is partial as two WRITE
-requests), and each byte of the range it writes old or new.  Prints "NAME: ok" per log (NAME: LOG's file name), or the differences
+requests), and each byte of the range it writes old or new; one of the
+--more operations in flight, each byte old or new and the size between
+the two.  Prints "NAME: ok" per log (NAME: LOG's file name), or the differences
 from the acknowledged state and exits 1.
 """
 
+import ctypes
 import errno
 import glob
 import hashlib
 import json
+import mmap
 import os
 import random
 import sys
@@ -43,6 +50,20 @@ MAX_FILES = 24
 MAX_SIZE = 192 * 1024
 MAX_WRITE = 64 * 1024
 GONE = {errno.ENOTCONN, errno.EIO, errno.ECONNABORTED, errno.ENODEV}
+KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE = 0x01, 0x02, 0x10
+# The --more operations: fallocate modes by name, then the others.
+FALLOCATE = {"punch": PUNCH_HOLE | KEEP_SIZE, "zero": ZERO_RANGE,
+             "zero_keep": ZERO_RANGE | KEEP_SIZE, "alloc": 0,
+             "alloc_keep": KEEP_SIZE}
+MORE = set(FALLOCATE) | {"copy", "mapwrite"}
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+
+
+def fallocate(fd, mode, off, length):
+    if libc.fallocate(fd, mode, off, length) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
 
 
 def data_of(seed, worker, n, length):
@@ -53,7 +74,7 @@ def data_of(seed, worker, n, length):
 # ---- the workload ----
 
 class Worker:
-    def __init__(self, top, log, seed, w):
+    def __init__(self, top, log, seed, w, more=False):
         self.dir = os.path.join(top, f"w{w}")
         self.log = os.open(f"{log}.w{w}", os.O_WRONLY | os.O_CREAT |
                            os.O_APPEND, 0o644)
@@ -62,6 +83,7 @@ class Worker:
         self.sizes = {}     # name -> size (the model the choices need)
         self.next_name = 0
         self.n = 0
+        self.more = more
 
     def record(self, rec):
         os.write(self.log, (json.dumps(rec, sort_keys=True) + "\n").encode())
@@ -79,8 +101,35 @@ class Worker:
         else:
             os.fdatasync(fd)
 
+    def pick_more(self, names):
+        """One of the --more operations on a file (None: none fits)."""
+        name = self.rnd.choice(names)
+        size = self.sizes[name]
+        kind = self.rnd.choice(sorted(MORE))
+        room = max(0, min(size, MAX_SIZE - MAX_WRITE))
+        op = {"op": kind, "name": name, "off": self.rnd.randrange(room + 1),
+              "len": self.rnd.randrange(1, MAX_WRITE)}
+        if kind == "mapwrite":
+            if size == 0:
+                return None
+            op["off"] = self.rnd.randrange(size)
+            op["len"] = self.rnd.randrange(1, min(size - op["off"], MAX_WRITE) + 1)
+        elif kind == "copy":
+            src = self.rnd.choice(names)
+            if src == name or self.sizes[src] == 0:
+                return None
+            op["from"] = src
+            op["from_off"] = self.rnd.randrange(self.sizes[src])
+            op["len"] = self.rnd.randrange(
+                1, min(self.sizes[src] - op["from_off"], MAX_WRITE) + 1)
+        return op
+
     def pick(self):
         names = sorted(self.sizes)
+        if self.more and names and self.rnd.random() < 0.35:
+            op = self.pick_more(names)
+            if op:
+                return op
         r = self.rnd.random()
         if not names or (r < 0.25 and len(names) < MAX_FILES):
             name = f"f{self.next_name}"
@@ -146,6 +195,32 @@ class Worker:
             os.unlink(path)
             self.sync_dir()
             del self.sizes[op["name"]]
+        else:
+            self.perform_more(op, path)
+
+    def perform_more(self, op, path):
+        kind, name = op["op"], op["name"]
+        end = op["off"] + op["len"]
+        fd = os.open(path, os.O_RDWR)
+        try:
+            if kind in FALLOCATE:
+                fallocate(fd, FALLOCATE[kind], op["off"], op["len"])
+            elif kind == "copy":
+                copy_range(os.path.join(self.dir, op["from"]), op["from_off"],
+                           fd, op["off"], op["len"])
+            else:
+                m = mmap.mmap(fd, self.sizes[name])
+                try:
+                    m[op["off"]:end] = data_of(self.seed, self.w, op["n"],
+                                               op["len"])
+                    m.flush()
+                finally:
+                    m.close()
+            self.sync_file(fd)
+        finally:
+            os.close(fd)
+        if kind in ("zero", "alloc", "copy"):
+            self.sizes[name] = max(self.sizes[name], end)
 
     def run(self, ops, until):
         try:
@@ -171,11 +246,31 @@ class Worker:
         return 0
 
 
+def copy_range(src_path, src_off, fd, off, length):
+    """copy_file_range of length bytes, all inside the source."""
+    src = os.open(src_path, os.O_RDONLY)
+    try:
+        done = 0
+        while done < length:
+            k = os.copy_file_range(src, fd, length - done, src_off + done,
+                                   off + done)
+            if k == 0:
+                raise OSError(errno.EIO, f"copy_file_range: {done} of "
+                              f"{length} bytes, then nothing")
+            done += k
+    finally:
+        os.close(src)
+
+
 def run(argv):
     top, log, seed = argv[0], argv[1], argv[2]
-    workers, ops, seconds = 3, None, None
+    workers, ops, seconds, more = 3, None, None, False
     rest = argv[3:]
     while rest:
+        if rest[0] == "--more":
+            more = True
+            rest = rest[1:]
+            continue
         if rest[0] == "--workers":
             workers = int(rest[1])
         elif rest[0] == "--ops":
@@ -200,7 +295,7 @@ def run(argv):
         pid = os.fork()
         if pid == 0:
             until = time.monotonic() + seconds if seconds else float("inf")
-            os._exit(Worker(top, log, seed, w).run(ops, until))
+            os._exit(Worker(top, log, seed, w, more).run(ops, until))
         pids.append(pid)
     worst = 0
     for pid in pids:
@@ -219,13 +314,7 @@ def apply(model, op, seed, w, part=None):
         m[op["name"]] = data_of(seed, w, op["n"], op["len"])[:part]
     elif kind == "write":
         data = data_of(seed, w, op["n"], op["len"])[:part]
-        old = m[op["name"]]
-        off = op["off"]
-        new = bytearray(old)
-        if len(new) < off + len(data):
-            new.extend(bytes(off + len(data) - len(new)))
-        new[off:off + len(data)] = data
-        m[op["name"]] = bytes(new)
+        m[op["name"]] = put(m[op["name"]], op["off"], data)
     elif kind == "truncate":
         old = m[op["name"]]
         m[op["name"]] = old[:op["len"]] + bytes(max(0, op["len"] - len(old)))
@@ -233,7 +322,46 @@ def apply(model, op, seed, w, part=None):
         m[op["to"]] = m.pop(op["name"])
     elif kind == "unlink":
         del m[op["name"]]
+    else:
+        m[op["name"]] = apply_more(m, op, seed, w)
     return m
+
+
+def put(old, off, data):
+    new = bytearray(old)
+    if len(new) < off + len(data):
+        new.extend(bytes(off + len(data) - len(new)))
+    new[off:off + len(data)] = data
+    return bytes(new)
+
+
+def apply_more(m, op, seed, w):
+    """The file's bytes after one of the --more operations."""
+    old, kind = m[op["name"]], op["op"]
+    off, end = op["off"], op["off"] + op["len"]
+    if kind == "copy":
+        return put(old, off, m[op["from"]][op["from_off"]:op["from_off"] + op["len"]])
+    if kind == "mapwrite":
+        return put(old, off, data_of(seed, w, op["n"], op["len"]))
+    if kind in ("zero", "alloc"):
+        old = put(old, len(old), bytes(max(0, end - len(old))))
+    if kind in ("punch", "zero", "zero_keep"):
+        zeros = max(0, min(end, len(old)) - off)
+        old = put(old, off, bytes(zeros)) if zeros else old
+    return old
+
+
+def more_in_flight(old, new, got):
+    """Whether got is what one of the --more operations in flight may
+    leave: a size between the old and the new, each byte old or new."""
+    if not min(len(old), len(new)) <= len(got) <= max(len(old), len(new)):
+        return False
+    for i in range(len(got)):
+        a = old[i] if i < len(old) else 0
+        b = new[i] if i < len(new) else 0
+        if got[i] != a and got[i] != b:
+            return False
+    return True
 
 
 def in_flight_states(model, op, seed, w):
@@ -320,12 +448,18 @@ def check_worker(top, path, w):
                                                               seed, w)
     if any(got == s for s in states):
         return []
-    if pending is not None and pending["op"] == "write":
+    if pending is not None and pending["op"] in MORE | {"write"}:
         name = pending["name"]
         rest_same = {k: v for k, v in got.items() if k != name} == \
             {k: v for k, v in model.items() if k != name}
+        if pending["op"] == "write":
+            fits = write_in_flight
+        else:
+            new = apply(model, pending, seed, w)[name]
+            def fits(old, op, seed, w, got):
+                return more_in_flight(old, new, got)
         if rest_same and name in got and \
-                write_in_flight(model[name], pending, seed, w, got[name]):
+                fits(model[name], pending, seed, w, got[name]):
             return []
     what = f"after operation {acked}" + (
         f" ({pending['op']} {pending['n']} in flight)" if pending else "")
