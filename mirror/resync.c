@@ -79,7 +79,7 @@ static bool resend(struct mirror *m, uint64_t blk, uint64_t n, bool clear,
 	bool ok = room(m);
 	if (ok) {
 		struct pool_range r = { blk * BS, n * BS };
-		struct qitem *it = mirror_make_live_batch(m, &r, 1);
+		struct qitem *it = mirror_make_batch(m, &r, 1);
 		if (it) {
 			if (clear) {
 				it->clear_blk = blk;

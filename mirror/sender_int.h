@@ -108,13 +108,6 @@ void mirror_enqueue(struct mirror *m, struct qitem *it);
  */
 struct qitem *mirror_make_batch(struct mirror *m,
 				const struct pool_range *ranges, size_t n);
-/*
- * The same, of ranges that no lock of the caller keeps still (resync's
- * resends: a write may be changing them; its own batch follows in the
- * queue and puts the mirror right).
- */
-struct qitem *mirror_make_live_batch(struct mirror *m,
-				     const struct pool_range *ranges, size_t n);
 void mirror_free_item(struct qitem *it);
 /* The connection failed: tear it down, keep what was lost in the map. */
 void mirror_lose(struct mirror *m, const char *why);
