@@ -287,7 +287,14 @@ void *mirror_resync_main(void *arg)
 	bool marker = full || nvfs_oos_count(m->fs) > 0;
 	if (marker && !send_sync_state(m, false))
 		return NULL;
-	if (full && !compare_all(m, &bytes))
+	/*
+	 * The compare's resends clear their marks once acknowledged: waiting
+	 * for that before the loop keeps resend_marked from sending them a
+	 * second time, and keeps resync_total (done + marked) exact: a mark
+	 * counted and then cleared by a late acknowledgement would leave
+	 * done short of total once synced.
+	 */
+	if (full && (!compare_all(m, &bytes) || !all_acked(m)))
 		return NULL;
 	for (;;) {
 		pthread_mutex_lock(&m->mu);
