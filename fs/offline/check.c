@@ -516,6 +516,37 @@ static void pass_links(struct checker *c)
 
 /* ---- pass 4: the block bitmap ---- */
 
+/* With -v: the runs of blocks whose bits are wrong (the first 32). */
+static void list_wrong_bits(struct checker *c, const uint64_t *map,
+			    uint64_t words)
+{
+	unsigned runs = 0;
+	uint64_t b = 0, end = words * 64;
+	while (b < end && runs < 32) {
+		bool wrong = ((map[b / 64] ^ c->seen[b / 64]) >> (b % 64)) & 1;
+		if (!wrong) {
+			b++;
+			continue;
+		}
+		bool marked = (map[b / 64] >> (b % 64)) & 1;
+		uint64_t first = b;
+		while (b < end &&
+		       (((map[b / 64] ^ c->seen[b / 64]) >> (b % 64)) & 1) &&
+		       (((map[b / 64] >> (b % 64)) & 1) == marked))
+			b++;
+		const char *what = marked ? "marked in use, held by nothing"
+					  : "held, marked free";
+		if (b - first == 1)
+			fprintf(c->out, "  block %llu: %s\n",
+				(unsigned long long)first, what);
+		else
+			fprintf(c->out, "  blocks %llu-%llu: %s\n",
+				(unsigned long long)first,
+				(unsigned long long)(b - 1), what);
+		runs++;
+	}
+}
+
 static void pass_bitmap(struct checker *c)
 {
 	uint64_t *map = alloc_bitmap(&c->fs);
@@ -523,6 +554,8 @@ static void pass_bitmap(struct checker *c)
 	uint64_t words = c->fs.sb.bitmap_blocks * NVMPFS_BLOCK_SIZE / 8;
 	for (uint64_t b = c->fs.sb.block_count; b < words * 64; b++)
 		seen_test_and_set(c, b); /* bits past the end count as used */
+	if (c->opts->verbose && !c->crashed)
+		list_wrong_bits(c, map, words);
 	for (uint64_t w = 0; w < words; w++) {
 		uint64_t want = c->seen[w];
 		if (map[w] == want)
