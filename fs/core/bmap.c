@@ -612,12 +612,16 @@ uint64_t bmap_next(struct nvfs *fs, const struct nvmpfs_inode *inode,
 	return found;
 }
 
+/* A node is visited before what it maps, or after it (nodes_last). */
 static int walk_node(struct nvfs *fs, uint64_t blk, unsigned level,
-		     uint64_t base, bmap_visit_cb cb, void *arg)
+		     uint64_t base, bmap_visit_cb cb, void *arg,
+		     bool nodes_last)
 {
-	int rc = cb(arg, base, blk, true);
-	if (rc || !valid_data_block(fs, blk))
+	int rc = nodes_last ? 0 : cb(arg, base, blk, true);
+	if (rc)
 		return rc;
+	if (!valid_data_block(fs, blk))
+		return nodes_last ? cb(arg, base, blk, true) : 0;
 	const uint64_t *node = node_at(fs, blk);
 	unsigned shift = span_shift(level);
 	for (unsigned i = 0; i < NVMPFS_MAP_FANOUT && rc == 0; i++) {
@@ -627,18 +631,34 @@ static int walk_node(struct nvfs *fs, uint64_t blk, unsigned level,
 		if (level == 0)
 			rc = cb(arg, child_base, node[i], false);
 		else
-			rc = walk_node(fs, node[i], level - 1, child_base, cb, arg);
+			rc = walk_node(fs, node[i], level - 1, child_base, cb,
+				       arg, nodes_last);
 	}
+	if (rc == 0 && nodes_last)
+		rc = cb(arg, base, blk, true);
 	return rc;
 }
 
-int bmap_walk(struct nvfs *fs, const struct nvmpfs_inode *inode,
-	      bmap_visit_cb cb, void *arg)
+static int walk_map(struct nvfs *fs, const struct nvmpfs_inode *inode,
+		    bmap_visit_cb cb, void *arg, bool nodes_last)
 {
 	if (!bmap_root(inode))
 		return 0;
 	unsigned height = bmap_height(inode);
 	if (height == 0 || height > NVMPFS_MAP_MAX_HEIGHT)
 		return cb(arg, 0, bmap_root(inode), true);
-	return walk_node(fs, bmap_root(inode), height - 1, 0, cb, arg);
+	return walk_node(fs, bmap_root(inode), height - 1, 0, cb, arg,
+			 nodes_last);
+}
+
+int bmap_walk(struct nvfs *fs, const struct nvmpfs_inode *inode,
+	      bmap_visit_cb cb, void *arg)
+{
+	return walk_map(fs, inode, cb, arg, false);
+}
+
+int bmap_walk_nodes_last(struct nvfs *fs, const struct nvmpfs_inode *inode,
+			 bmap_visit_cb cb, void *arg)
+{
+	return walk_map(fs, inode, cb, arg, true);
 }

@@ -55,6 +55,14 @@ typedef int (*bmap_visit_cb)(void *arg, uint64_t lblk, uint64_t pblk,
 			     bool is_node);
 int bmap_walk(struct nvfs *fs, const struct nvmpfs_inode *inode,
 	      bmap_visit_cb cb, void *arg);
+/*
+ * The same, each node visited only after everything under it: for a
+ * callback that frees the blocks it is given.  A node freed before its
+ * entries are read could be taken and overwritten by another thread in
+ * the meantime, and the blocks it mapped would never be freed.
+ */
+int bmap_walk_nodes_last(struct nvfs *fs, const struct nvmpfs_inode *inode,
+			 bmap_visit_cb cb, void *arg);
 
 struct map_store {
 	uint64_t *at;            /* a word of a node already in the tree */

@@ -312,8 +312,9 @@ int inode_reclaim(struct nvfs *fs, uint64_t ino)
 	if (rc)
 		return rc;
 	struct releasing r = { fs, 0, 0 };
-	bmap_walk(fs, inode, release_mapped, &r);
-	xattr_walk_blocks(fs, inode, release_xattr_block, &r);
+	/* Nodes last: a node freed is never read again (bmap.h). */
+	bmap_walk_nodes_last(fs, inode, release_mapped, &r);
+	xattr_walk_blocks_nodes_last(fs, inode, release_xattr_block, &r);
 	release_run(&r);
 	ialloc_release(fs, ino);
 	return 0;

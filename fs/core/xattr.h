@@ -59,5 +59,13 @@ void xattr_check(const struct xattr_checker *xc, struct nvmpfs_inode *inode);
  */
 void xattr_walk_blocks(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		       bool (*visit)(void *arg, uint64_t blk), void *arg);
+/*
+ * The same, each node visited after what it holds (its return value then
+ * skips nothing): for a visit that frees blocks (bmap_walk_nodes_last).
+ */
+void xattr_walk_blocks_nodes_last(struct nvfs *fs,
+				  const struct nvmpfs_inode *inode,
+				  bool (*visit)(void *arg, uint64_t blk),
+				  void *arg);
 
 #endif

@@ -228,10 +228,25 @@ void xattr_check(const struct xattr_checker *xc, struct nvmpfs_inode *inode)
 	}
 }
 
+static void walk_under(struct nvfs *fs, uint64_t blk, int level,
+		       bool (*visit)(void *arg, uint64_t blk), void *arg,
+		       bool nodes_last);
+
+/* What a node holds, then the node itself (see xattr_walk_blocks). */
 static void walk_blocks(struct nvfs *fs, uint64_t blk, int level,
-			bool (*visit)(void *arg, uint64_t blk), void *arg)
+			bool (*visit)(void *arg, uint64_t blk), void *arg,
+			bool nodes_last)
 {
-	if (!visit(arg, blk))
+	walk_under(fs, blk, level, visit, arg, nodes_last);
+	if (nodes_last)
+		visit(arg, blk);
+}
+
+static void walk_under(struct nvfs *fs, uint64_t blk, int level,
+		       bool (*visit)(void *arg, uint64_t blk), void *arg,
+		       bool nodes_last)
+{
+	if (!nodes_last && !visit(arg, blk))
 		return;
 	const struct nvmpfs_xattr_node *node = xnode_get(fs, blk, level);
 	if (!node)
@@ -239,7 +254,8 @@ static void walk_blocks(struct nvfs *fs, uint64_t blk, int level,
 	if (node->level > 0) {
 		for (unsigned i = 0; i < node->count; i++)
 			walk_blocks(fs, xnode_entries(node)[i].child,
-				    (int)node->level - 1, visit, arg);
+				    (int)node->level - 1, visit, arg,
+				    nodes_last);
 		return;
 	}
 	size_t pos = 0;
@@ -260,5 +276,14 @@ void xattr_walk_blocks(struct nvfs *fs, const struct nvmpfs_inode *inode,
 		       bool (*visit)(void *arg, uint64_t blk), void *arg)
 {
 	if (inode->xattr_block)
-		walk_blocks(fs, inode->xattr_block, -1, visit, arg);
+		walk_blocks(fs, inode->xattr_block, -1, visit, arg, false);
+}
+
+void xattr_walk_blocks_nodes_last(struct nvfs *fs,
+				  const struct nvmpfs_inode *inode,
+				  bool (*visit)(void *arg, uint64_t blk),
+				  void *arg)
+{
+	if (inode->xattr_block)
+		walk_blocks(fs, inode->xattr_block, -1, visit, arg, true);
 }
