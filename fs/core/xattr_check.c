@@ -228,40 +228,14 @@ void xattr_check(const struct xattr_checker *xc, struct nvmpfs_inode *inode)
 	}
 }
 
-static void walk_under(struct nvfs *fs, uint64_t blk, int level,
-		       bool (*visit)(void *arg, uint64_t blk), void *arg,
-		       bool nodes_last);
-
-/* What a node holds, then the node itself (see xattr_walk_blocks). */
-static void walk_blocks(struct nvfs *fs, uint64_t blk, int level,
-			bool (*visit)(void *arg, uint64_t blk), void *arg,
-			bool nodes_last)
+/* The value blocks of a leaf's external values. */
+static void visit_values(const struct nvmpfs_xattr_node *leaf,
+			 bool (*visit)(void *arg, uint64_t blk), void *arg)
 {
-	walk_under(fs, blk, level, visit, arg, nodes_last);
-	if (nodes_last)
-		visit(arg, blk);
-}
-
-static void walk_under(struct nvfs *fs, uint64_t blk, int level,
-		       bool (*visit)(void *arg, uint64_t blk), void *arg,
-		       bool nodes_last)
-{
-	if (!nodes_last && !visit(arg, blk))
-		return;
-	const struct nvmpfs_xattr_node *node = xnode_get(fs, blk, level);
-	if (!node)
-		return;
-	if (node->level > 0) {
-		for (unsigned i = 0; i < node->count; i++)
-			walk_blocks(fs, xnode_entries(node)[i].child,
-				    (int)node->level - 1, visit, arg,
-				    nodes_last);
-		return;
-	}
 	size_t pos = 0;
 	bool damaged;
 	const struct nvmpfs_xattr_rec *rec;
-	while ((rec = xleaf_next(node, &pos, &damaged))) {
+	while ((rec = xleaf_next(leaf, &pos, &damaged))) {
 		if (!(rec->flags & NVMPFS_XATTR_REC_EXTERNAL))
 			continue;
 		for (size_t i = 0; i < xvalue_blocks(rec->value_len); i++) {
@@ -270,6 +244,26 @@ static void walk_under(struct nvfs *fs, uint64_t blk, int level,
 			visit(arg, b);
 		}
 	}
+}
+
+/* A node, then what it holds; or, nodes_last, the other way round. */
+static void walk_blocks(struct nvfs *fs, uint64_t blk, int level,
+			bool (*visit)(void *arg, uint64_t blk), void *arg,
+			bool nodes_last)
+{
+	if (!nodes_last && !visit(arg, blk))
+		return;
+	const struct nvmpfs_xattr_node *node = xnode_get(fs, blk, level);
+	if (node && node->level > 0) {
+		for (unsigned i = 0; i < node->count; i++)
+			walk_blocks(fs, xnode_entries(node)[i].child,
+				    (int)node->level - 1, visit, arg,
+				    nodes_last);
+	} else if (node) {
+		visit_values(node, visit, arg);
+	}
+	if (nodes_last)
+		visit(arg, blk);
 }
 
 void xattr_walk_blocks(struct nvfs *fs, const struct nvmpfs_inode *inode,

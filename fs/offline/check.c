@@ -516,6 +516,11 @@ static void pass_links(struct checker *c)
 
 /* ---- pass 4: the block bitmap ---- */
 
+static bool bit_at(const uint64_t *map, uint64_t b)
+{
+	return (map[b / 64] >> (b % 64)) & 1;
+}
+
 /* With -v: the runs of blocks whose bits are wrong (the first 32). */
 static void list_wrong_bits(struct checker *c, const uint64_t *map,
 			    uint64_t words)
@@ -523,16 +528,14 @@ static void list_wrong_bits(struct checker *c, const uint64_t *map,
 	unsigned runs = 0;
 	uint64_t b = 0, end = words * 64;
 	while (b < end && runs < 32) {
-		bool wrong = ((map[b / 64] ^ c->seen[b / 64]) >> (b % 64)) & 1;
-		if (!wrong) {
+		bool marked = bit_at(map, b);
+		if (marked == bit_at(c->seen, b)) {
 			b++;
 			continue;
 		}
-		bool marked = (map[b / 64] >> (b % 64)) & 1;
 		uint64_t first = b;
-		while (b < end &&
-		       (((map[b / 64] ^ c->seen[b / 64]) >> (b % 64)) & 1) &&
-		       (((map[b / 64] >> (b % 64)) & 1) == marked))
+		while (b < end && bit_at(map, b) == marked &&
+		       bit_at(c->seen, b) != marked)
 			b++;
 		const char *what = marked ? "marked in use, held by nothing"
 					  : "held, marked free";
